@@ -1,0 +1,67 @@
+"""Pooling token embeddings into one vector per input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .errors import ConfigError
+
+__all__ = ["POOLINGS", "default_pool", "pool_output", "check_pool"]
+
+POOLINGS = ("cls", "mean", "pooler", "none")
+
+
+def _pooler_usable(model: Any) -> bool:
+    return bool(getattr(model, "has_pooler", False)) and not getattr(model, "pooler_is_random", False)
+
+
+def default_pool(model: Any) -> str:
+    """The pooling a user most likely wants: the class token where there is one, else the mean."""
+    if getattr(model, "num_prefix_tokens", 0) > 0 and getattr(model, "modality", "image") == "image":
+        return "cls"
+    if _pooler_usable(model) and getattr(model, "modality", "image") == "image":
+        return "pooler"
+    return "mean"
+
+
+def check_pool(model: Any, pool: str) -> str:
+    """Validate ``pool`` for ``model``; errors say which poolings it supports."""
+    if pool not in POOLINGS:
+        raise ConfigError(f"pool must be one of {', '.join(POOLINGS)}, not {pool!r}")
+    if pool == "pooler":
+        if not getattr(model, "has_pooler", False):
+            raise ConfigError(
+                f"{type(model).__name__} has no pooler; use pool='cls' or pool='mean'"
+            )
+        if getattr(model, "pooler_is_random", False):
+            raise ConfigError(
+                "this checkpoint has no pooler weights (a classifier checkpoint loaded as a bare encoder), "
+                "so its pooler would be randomly initialised noise; use pool='cls' or pool='mean'"
+            )
+    if pool == "cls" and getattr(model, "num_prefix_tokens", 0) == 0:
+        raise ConfigError(f"{type(model).__name__} has no class token; use pool='mean' or 'pooler'")
+    return pool
+
+
+def pool_output(model: Any, output: Any, pool: str) -> torch.Tensor:
+    """[batch, hidden] (or the full [batch, tokens, hidden] for ``"none"``) from a model output.
+
+    Mean pooling skips the class/distillation/register tokens and the padding positions given by
+    the output's ``attention_mask`` (already at the output's token rate).
+    """
+    hidden = output.last_hidden_state
+    if pool == "none":
+        return hidden
+    if pool == "pooler":
+        return output.pooler_output
+    if pool == "cls":
+        return hidden[:, 0]
+    skip = int(getattr(model, "num_prefix_tokens", 0))
+    tokens = hidden[:, skip:].float()
+    mask = getattr(output, "attention_mask", None)
+    if mask is None:
+        return tokens.mean(dim=1)
+    mask = mask[:, -tokens.shape[1]:].to(tokens.device, tokens.dtype).unsqueeze(-1)
+    return (tokens * mask).sum(dim=1) / mask.sum(dim=1).clamp_min(1.0)
