@@ -19,6 +19,13 @@ def _is_torch(x: object) -> bool:
     return mod.startswith("torch") and type(x).__name__ in ("Tensor", "Parameter")
 
 
+def _holds_arrays(value: list[Any] | tuple[Any, ...]) -> bool:
+    first = value[0] if value else None
+    while isinstance(first, (list, tuple)) and first:
+        first = first[0]
+    return isinstance(first, np.ndarray) or _is_torch(first)
+
+
 def _to_numpy(key: str, value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value
@@ -49,6 +56,12 @@ def _to_torch(key: str, value: Any) -> Any:
 
     if isinstance(value, torch.Tensor):
         return value
+    if isinstance(value, (list, tuple)) and not _holds_arrays(value):
+        # Python numbers become torch's default dtypes (float32, int64), as in the reference.
+        try:
+            return torch.tensor(value)
+        except (ValueError, TypeError):
+            pass  # ragged: _to_numpy raises the error that says to pad
     arr = _to_numpy(key, value)
     return torch.from_numpy(np.ascontiguousarray(arr))
 

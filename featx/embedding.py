@@ -79,7 +79,7 @@ class Embedder:
         self.torch_dtype: torch.dtype = param.dtype
         self.device: torch.device = param.device
         self.dtype_reason: str = getattr(self.model, "featx_dtype_reason", str(param.dtype))
-        self.dim = model_hidden_size(getattr(self.model, "config", {}))
+        self.dim = int(getattr(self.model, "hidden_size", 0) or model_hidden_size(getattr(self.model, "config", {})))
         self.input_name: str = self.model.main_input_name
         self._window_s = self._audio_window() if self.modality == "audio" else None
 
@@ -132,9 +132,9 @@ class Embedder:
             if isinstance(wave, tuple):
                 wave = wave[0]
         elif given_rate is not None and given_rate != rate:
-            import soxr
+            from .audio import resample
 
-            wave = soxr.resample(wave, given_rate, rate, quality="HQ").astype(np.float32)
+            wave = resample(wave, int(given_rate), rate)
         wave = np.asarray(wave, dtype=np.float32)
         if wave.ndim != 1 or wave.size == 0:
             raise InputError(f"expected mono audio with samples, got shape {wave.shape}", source=_describe(src))
@@ -172,12 +172,17 @@ class Embedder:
     def embed(self, prepared: list[dict[str, np.ndarray]], batch_size: int = 32) -> list[np.ndarray]:
         """Per input one float32 array: [dim], windows averaged (or [tokens, dim] for pool "none")."""
         results = []
-        for windows in self.embed_windows(prepared, batch_size=batch_size):
+        for prep, windows in zip(prepared, self.embed_windows(prepared, batch_size=batch_size)):
+            offsets = prep.get("offsets")
             if self.pool == "none":  # all windows' tokens, one after the other
                 vec = windows.reshape(-1, windows.shape[-1])
+            elif len(windows) == 1:
+                vec = windows[0]
             else:
-                vec = windows[0] if len(windows) == 1 else windows.mean(axis=0)
-                if self.normalize and len(windows) > 1:
+                # Weight windows by the samples they cover so a short last window counts less.
+                weights = np.diff(offsets, axis=1)[:, 0].astype(np.float64)
+                vec = (windows * (weights / weights.sum())[:, None]).sum(axis=0)
+                if self.normalize:
                     vec = _l2(vec)
             results.append(vec.astype(np.float32, copy=False))
         return results

@@ -70,3 +70,10 @@ def test_pickles():
     again = pickle.loads(pickle.dumps(out))
     assert isinstance(again, BatchFeature)
     np.testing.assert_array_equal(again.x, np.arange(3))
+
+
+def test_python_floats_become_float32_tensors_like_the_reference():
+    out = BatchFeature({"scale": [[0.5], [1.0]], "ids": [[1, 2]], "f64": np.zeros(2)}, tensor_type="pt")
+    assert out["scale"].dtype == torch.float32
+    assert out["ids"].dtype == torch.int64
+    assert out["f64"].dtype == torch.float64

@@ -1,0 +1,148 @@
+"""Native PyTorch encoders that load Hugging Face checkpoints, and `load_model`.
+
+Importing this package registers every encoder under its config ``model_type`` names.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import ConfigError, ModelLoadError
+from ..hub import HubOptions
+from ..registry import lookup, supported
+from .layers import EncoderOutput
+from .loading import EncoderModel, load_state_dict, load_weights, read_config, resolve_dtype
+
+__all__ = [
+    "load_model",
+    "resolve_dtype",
+    "read_config",
+    "load_state_dict",
+    "EncoderModel",
+    "EncoderOutput",
+    "TransformersEncoder",
+    "supported_model_types",
+]
+
+from . import clip, vit  # noqa: E402,F401  (register the image encoders)
+
+# The audio encoders live in their own modules; tolerate them not existing yet, but not a
+# broken import inside one of them.
+for _name in ("whisper", "ast", "wav2vec2"):
+    try:
+        importlib.import_module(f"{__name__}.{_name}")
+    except ModuleNotFoundError as _exc:
+        if _exc.name != f"{__name__}.{_name}":
+            raise
+
+
+def supported_model_types() -> list[str]:
+    """The config.json ``model_type`` values featx implements natively."""
+    return supported("model")
+
+
+def load_model(
+    name_or_path: str | os.PathLike[str],
+    dtype: str | torch.dtype | None = "auto",
+    device: str | torch.device | None = None,
+    *,
+    fallback: str | None = None,
+    **hub_options: Any,
+) -> nn.Module:
+    """Load an encoder from a folder or hub id holding ``config.json`` and safetensors weights.
+
+    Returns the model in eval mode on ``device`` (default CPU) in ``dtype`` (``"auto"``: see
+    `resolve_dtype`), with attributes ``featx_dtype_reason``, ``name_or_path`` and ``config``.
+    Hub options (``revision``, ``cache_dir``, ``token``, ``local_files_only``, ``subfolder``,
+    ``force_download``) are passed on to the hub. A model type featx does not implement raises
+    `ConfigError`, unless ``fallback="transformers"`` asks to wrap ``transformers.AutoModel``.
+    """
+    options = HubOptions.pop_from(hub_options)
+    if hub_options:
+        raise TypeError(f"load_model() got unexpected arguments: {', '.join(sorted(hub_options))}")
+    if fallback not in (None, "transformers"):
+        raise ConfigError(f"fallback must be None or 'transformers', got {fallback!r}")
+    source = os.fspath(name_or_path)
+    config = read_config(name_or_path, options)
+    model_type = config.get("model_type")
+    if not isinstance(model_type, str) or not model_type:
+        raise ConfigError(f"the config.json of {source} has no model_type")
+    torch_device = torch.device(device) if device is not None else torch.device("cpu")
+    torch_dtype, reason = resolve_dtype(dtype, torch_device)
+
+    try:
+        cls = lookup("model", model_type)
+    except ConfigError:
+        if fallback == "transformers":
+            model: nn.Module = TransformersEncoder.load(source, torch_dtype, options)
+        else:
+            raise ConfigError(
+                f"featx has no native encoder for model_type {model_type!r} ({source}); it supports: "
+                f"{', '.join(supported_model_types())}. To run it through transformers.AutoModel instead, "
+                "pass fallback='transformers' (needs transformers installed)."
+            ) from None
+    else:
+        with torch.device("meta"):
+            model = cls.from_config(config)
+        state = model.remap_state_dict(load_state_dict(name_or_path, options))
+        load_weights(model, state, source)
+
+    model.eval()
+    model.to(device=torch_device, dtype=torch_dtype)
+    model.featx_dtype_reason = reason
+    model.name_or_path = source
+    model.config = config
+    return model
+
+
+class TransformersEncoder(EncoderModel):
+    """A ``transformers.AutoModel`` behind featx's encoder contract (``fallback="transformers"``).
+
+    Loads safetensors only (``use_safetensors=True``). ``num_prefix_tokens`` is unknown for
+    arbitrary architectures and left at 0, so mean pooling includes any class token.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.main_input_name = getattr(model, "main_input_name", "pixel_values")  # type: ignore[misc]
+        self.modality = "audio" if self.main_input_name in ("input_features", "input_values") else "image"  # type: ignore[misc]
+        cfg = model.config
+        self.hidden_size = int(getattr(cfg, "hidden_size", 0) or getattr(cfg, "d_model", 0) or 0)
+        self.has_pooler = getattr(model, "pooler", None) is not None
+
+    @classmethod
+    def load(cls, source: str, dtype: torch.dtype, options: HubOptions) -> TransformersEncoder:
+        from ..errors import require
+
+        transformers = require("transformers", "test", "fallback='transformers'")
+        try:
+            model = transformers.AutoModel.from_pretrained(
+                source,
+                dtype=dtype,
+                use_safetensors=True,
+                revision=options.revision,
+                cache_dir=options.cache_dir,
+                token=options.token,
+                local_files_only=options.local_files_only,
+                subfolder=options.subfolder,
+            )
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"transformers could not load {source} from safetensors: {exc}") from exc
+        return cls(model)
+
+    def forward(self, **inputs: Tensor) -> EncoderOutput:
+        out = self.model(**inputs)
+        return EncoderOutput(
+            last_hidden_state=out.last_hidden_state,
+            pooler_output=getattr(out, "pooler_output", None),
+        )
+
+    def remap_state_dict(self, state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        return dict(state_dict)

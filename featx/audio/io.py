@@ -1,0 +1,250 @@
+"""`load_audio`: files, bytes, file objects and URLs into mono float32 waveforms at a chosen rate.
+
+WAV, FLAC, OGG/Vorbis/Opus, AIFF and the other libsndfile formats are read with ``soundfile``;
+MP3, M4A/AAC, WebM and other containers with PyAV (``pip install 'featx[mp3]'``), which is
+tried whenever soundfile cannot read the data (and for MP3 first, when installed, because FFmpeg's
+MP3 decoder is the more robust one). Resampling uses soxr at "HQ" quality, the resampler the
+reference recommends for files.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import IO, Any, NamedTuple
+
+import numpy as np
+
+from ..errors import DependencyError, FeatxError, InputError
+
+__all__ = ["Audio", "load_audio", "resample", "DEFAULT_MAX_DURATION_S", "DEFAULT_MAX_BYTES"]
+
+DEFAULT_MAX_DURATION_S = 4 * 3600.0  # decoded-length cap: a tiny FLAC of silence can decode to GBs
+DEFAULT_MAX_BYTES = 1024 * 1024 * 1024  # cap on URL downloads and unseekable streams
+
+# Leading bytes of containers libsndfile cannot read but FFmpeg can: with no PyAV installed,
+# these get "install featx[mp3]" rather than "not audio".
+_CONTAINER_MAGIC = (b"ID3", b"\xff\xfb", b"\xff\xf3", b"\xff\xf2", b"\xff\xf1", b"\xff\xf9", b"\x1a\x45\xdf\xa3")
+
+
+class Audio(NamedTuple):
+    """A decoded waveform: ``(samples,)`` when mono, ``(channels, samples)`` otherwise."""
+
+    waveform: np.ndarray
+    sampling_rate: int
+
+
+def load_audio(
+    src: Any,
+    sampling_rate: int | None = None,
+    mono: bool = True,
+    *,
+    dtype: Any = np.float32,
+    max_duration_s: float | None = DEFAULT_MAX_DURATION_S,
+    timeout: float | None = 30.0,
+    max_bytes: int | None = DEFAULT_MAX_BYTES,
+) -> Audio:
+    """Decode ``src`` and return ``Audio(waveform, sampling_rate)``; unpacks like ``librosa.load``.
+
+    ``src``: a path (str or `os.PathLike`), an http(s) URL, ``bytes``, or a binary file object.
+    ``sampling_rate``: resample to this rate (soxr "HQ"); ``None`` keeps the file's rate, which
+    is returned either way. ``mono=True`` averages the channels into a 1-D array; ``mono=False``
+    returns ``(channels, samples)`` (librosa's layout). Samples are floats in [-1, 1] whatever the
+    file stores (int16, int24, int32, float). ``max_duration_s`` refuses longer audio before
+    decoding it all (``None`` disables the cap); ``timeout``/``max_bytes`` bound URL downloads.
+
+    Raises `featx.InputError` naming the source for missing, empty, header-only or non-audio
+    files and for NaN/infinite samples.
+    """
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise InputError(f"dtype must be float32 or float64, not {dtype}", source="dtype")
+    if sampling_rate is not None:
+        if isinstance(sampling_rate, float) and sampling_rate.is_integer():
+            sampling_rate = int(sampling_rate)
+        if not isinstance(sampling_rate, (int, np.integer)) or isinstance(sampling_rate, bool) or sampling_rate <= 0:
+            raise InputError(
+                f"sampling_rate must be a positive int (Hz) or None, not {sampling_rate!r}", source="sampling_rate"
+            )
+    fp, label, ours = _open_source(src, timeout, max_bytes)
+    try:
+        data, rate = _decode(fp, label, dtype, max_duration_s)
+    finally:
+        if ours:
+            fp.close()
+    if data.shape[0] == 0:
+        raise InputError("contains no audio samples (header only?)", source=label)
+    finite = np.isfinite(data)
+    if not finite.all():
+        raise InputError(
+            f"contains {int(data.size - finite.sum())} NaN or infinite samples; the file is corrupt "
+            "or not normalised audio",
+            source=label,
+        )
+    if mono:
+        wave = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=dtype)
+    else:
+        wave = data
+    if sampling_rate is not None and sampling_rate != rate:
+        wave = resample(wave, rate, int(sampling_rate))
+        rate = int(sampling_rate)
+    wave = np.ascontiguousarray(wave.T if wave.ndim == 2 else wave, dtype=dtype)
+    return Audio(wave, int(rate))
+
+
+def resample(waveform: np.ndarray, orig_rate: int, target_rate: int, quality: str = "HQ") -> np.ndarray:
+    """Resample with soxr along the first axis (``(samples,)`` or ``(samples, channels)``)."""
+    import soxr
+
+    if orig_rate == target_rate:
+        return waveform
+    if waveform.dtype not in (np.float32, np.float64):
+        waveform = waveform.astype(np.float32)
+    return soxr.resample(waveform, orig_rate, target_rate, quality=quality)
+
+
+# ---- sources ---------------------------------------------------------------------------------
+
+
+def _open_source(src: Any, timeout: float | None, max_bytes: int | None) -> tuple[IO[bytes], str, bool]:
+    """A seekable binary stream for ``src``, a label naming it, and whether we must close it."""
+    if isinstance(src, str) and src.startswith(("http://", "https://")):
+        from ..image.io import _fetch_url  # shared download code: deadline + size cap
+
+        return io.BytesIO(_fetch_url(src, timeout, max_bytes)), src, True
+    if isinstance(src, (str, os.PathLike)):
+        path = os.fspath(src)
+        if isinstance(path, bytes):
+            path = os.fsdecode(path)
+        if os.path.isdir(path):
+            raise InputError("is a directory, not an audio file", source=path)
+        try:
+            fp = open(path, "rb")  # noqa: SIM115 - closed by load_audio
+        except FileNotFoundError:
+            raise InputError("no such file", source=path) from None
+        except OSError as exc:
+            raise InputError(f"cannot open: {exc.strerror or exc}", source=path) from exc
+        if os.fstat(fp.fileno()).st_size == 0:
+            fp.close()
+            raise InputError("empty file (0 bytes)", source=path)
+        return fp, path, True
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        data = bytes(src)
+        label = f"<{len(data)} bytes>"
+        if not data:
+            raise InputError("empty input: no bytes to decode", source=label)
+        return io.BytesIO(data), label, True
+    if hasattr(src, "read"):
+        label = str(getattr(src, "name", None) or f"<{type(src).__name__}>")
+        if getattr(src, "seekable", lambda: False)():
+            return src, label, False
+        from ..image.io import _read_capped
+
+        return io.BytesIO(_read_capped(src.read, max_bytes, label, deadline=None)), label, True
+    if isinstance(src, np.ndarray) or type(src).__module__.startswith("torch"):
+        raise InputError(
+            "load_audio decodes files, bytes and URLs; an array is already a waveform: pass it to "
+            "the extractor with its sampling_rate (featx.audio.io.resample changes the rate)",
+            source=f"<{type(src).__name__}>",
+        )
+    raise InputError(
+        f"cannot load audio from a {type(src).__name__}; expected a path, bytes, a binary file "
+        "object or an http(s) URL",
+        source=f"<{type(src).__name__}>",
+    )
+
+
+# ---- decoding --------------------------------------------------------------------------------
+
+
+def _decode(fp: IO[bytes], label: str, dtype: np.dtype, max_duration_s: float | None) -> tuple[np.ndarray, int]:
+    """``(frames, channels)`` samples and the rate; soundfile first, PyAV for what it cannot read."""
+    import soundfile as sf
+
+    start = fp.tell()
+    head = fp.read(16)
+    fp.seek(start)
+    if not head:
+        raise InputError("empty input: no bytes to decode", source=label)
+    sf_error: Exception | None = None
+    try:
+        with sf.SoundFile(fp) as snd:
+            if not (snd.format == "MP3" and _has_pyav()):
+                _check_duration(snd.frames, snd.samplerate, max_duration_s, label)
+                return snd.read(dtype=dtype.name, always_2d=True), int(snd.samplerate)
+    except (sf.LibsndfileError, sf.SoundFileRuntimeError, RuntimeError, TypeError) as exc:
+        sf_error = exc
+    fp.seek(start)
+    try:
+        return _decode_pyav(fp, label, dtype, max_duration_s, sf_error)
+    except DependencyError as exc:
+        if head.startswith(_CONTAINER_MAGIC) or head[4:8] == b"ftyp":
+            raise DependencyError(f"{label}: looks like MP3/AAC/M4A/WebM; {exc}") from exc
+        raise InputError(
+            f"not a recognised audio file (soundfile: {sf_error}); for MP3, M4A and other "
+            "compressed formats install PyAV with: pip install 'featx[mp3]'",
+            source=label,
+        ) from sf_error
+
+
+def _has_pyav() -> bool:
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _check_duration(frames: int, rate: int, max_duration_s: float | None, label: str) -> None:
+    if max_duration_s is not None and rate > 0 and frames / rate > max_duration_s:
+        raise InputError(
+            f"is {frames / rate:.1f} s long, more than max_duration_s={max_duration_s:g}; "
+            "pass a larger max_duration_s (or None) to load it",
+            source=label,
+        )
+
+
+def _decode_pyav(
+    fp: IO[bytes], label: str, dtype: np.dtype, max_duration_s: float | None, sf_error: Exception | None = None
+) -> tuple[np.ndarray, int]:
+    from ..errors import require
+
+    av = require("av", "mp3", "decoding MP3 and other compressed audio")
+    try:
+        container = av.open(fp, mode="r")
+    except (av.FFmpegError, ValueError, OSError) as exc:
+        tried = f"soundfile: {sf_error}; PyAV: {exc}" if sf_error is not None else f"PyAV: {exc}"
+        raise InputError(f"not a recognised audio file ({tried})", source=label) from exc
+    try:
+        if not container.streams.audio:
+            raise InputError("has no audio stream", source=label)
+        stream = container.streams.audio[0]
+        resampler = None
+        blocks: list[np.ndarray] = []
+        total = 0
+        rate = 0
+        try:
+            for frame in container.decode(stream):
+                if resampler is None:
+                    rate = int(frame.sample_rate)
+                    # Planar float at the first frame's rate and layout: one array per channel.
+                    resampler = av.AudioResampler(format="fltp", layout=frame.layout, rate=rate)
+                for out in resampler.resample(frame):
+                    block = out.to_ndarray()
+                    blocks.append(block)
+                    total += block.shape[1]
+                _check_duration(total, rate, max_duration_s, label)
+            if resampler is not None:
+                blocks.extend(out.to_ndarray() for out in resampler.resample(None))
+        except av.FFmpegError as exc:
+            if not blocks:
+                raise InputError(f"cannot decode the audio stream ({exc})", source=label) from exc
+            # A truncated file: keep what decoded, as FFmpeg's command line does.
+        if not blocks:
+            raise InputError("contains no audio samples (header only?)", source=label)
+        data = np.concatenate(blocks, axis=1).T
+        return np.ascontiguousarray(data, dtype=dtype), rate
+    except FeatxError:
+        raise
+    finally:
+        container.close()

@@ -1,0 +1,636 @@
+"""Image operations on NumPy arrays and torch tensors, single images and batches.
+
+Every function takes ``(C, H, W)`` / ``(H, W, C)`` images or ``(N, C, H, W)`` / ``(N, H, W, C)``
+batches (layout from ``input_data_format``, else inferred; an ambiguous shape is an error) and returns
+the same layout, type and device. Inputs are never modified.
+
+Numbers match the ``transformers`` PIL backend: `resize` goes through PIL on uint8 exactly as the
+reference does (float input in [0, 1] is scaled by 255 and truncated first), `rescale` multiplies in
+float64 and casts to float32, `normalize` works in the image's float dtype. Torch tensors on an
+accelerator are resized on their device by re-doing Pillow's fixed-point resampling with float64
+matrix products (exact: every product and sum is an integer below 2**53), so they give PIL's numbers
+too; ``backend="torch"`` runs that route on any device, ``backend="pil"`` forces PIL.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import numpy as np
+
+from ..errors import InputError
+from .layout import (
+    RESAMPLE,
+    CHANNELS_FIRST,
+    CHANNELS_LAST,
+    channel_format,
+    get_resize_output_size,
+    image_hw,
+    infer_channel_format,
+    is_torch,
+    parse_resample,
+    to_channels_first,
+    to_channels_last,
+)
+
+__all__ = [
+    "RESAMPLE",
+    "parse_resample",
+    "get_resize_output_size",
+    "resize",
+    "rescale",
+    "normalize",
+    "rescale_normalize",
+    "center_crop",
+    "pad",
+    "convert_rgb",
+    "infer_channel_format",
+    "to_channels_first",
+    "to_channels_last",
+    "map_threads",
+]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+# ---- threads ------------------------------------------------------------------------------------
+def _num_threads() -> int:
+    env = os.environ.get("FEATX_NUM_THREADS")
+    if env and env.isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+@functools.lru_cache(maxsize=1)
+def _pool(workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="featx-image")
+
+
+def map_threads(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """``[fn(x) for x in items]`` on a shared thread pool (PIL and NumPy release the GIL).
+
+    ``FEATX_NUM_THREADS`` sets the pool size (default: CPU count, at most 8).
+    """
+    workers = _num_threads()
+    if len(items) <= 1 or workers == 1:
+        return [fn(x) for x in items]
+    return list(_pool(workers).map(fn, items))
+
+
+# ---- resize -------------------------------------------------------------------------------------
+def _to_uint8_for_pil(hwc: np.ndarray) -> tuple[np.ndarray, bool]:
+    """The reference's ``to_pil_image`` cast: ``(uint8 array, was_scaled_by_255)``."""
+    if hwc.dtype == np.uint8:
+        return hwc, False
+    if hwc.dtype.kind not in "biuf":
+        raise InputError(f"cannot resize an image of dtype {hwc.dtype}", source="image")
+    if np.allclose(hwc, hwc.astype(int)):
+        if np.all(hwc >= 0) and np.all(hwc <= 255):
+            return hwc.astype(np.uint8), False
+        raise InputError(
+            f"integer-valued image has values in [{hwc.min()}, {hwc.max()}], outside 0..255", source="image"
+        )
+    if np.all(hwc >= 0) and np.all(hwc <= 1):
+        # float64 * 255 -> float32 -> truncating uint8 cast, as the reference does
+        return (hwc.astype(np.float64) * 255).astype(np.float32).astype(np.uint8), True
+    raise InputError(
+        f"float image has values in [{np.nanmin(hwc)}, {np.nanmax(hwc)}]; expected [0, 1] or 0..255", source="image"
+    )
+
+
+def pil_resize(image: Any, size: tuple[int, int], resample: int) -> np.ndarray:
+    """Resize a PIL image exactly as the reference does; returns an ``(H, W, C)`` uint8 array."""
+    height, width = int(size[0]), int(size[1])
+    if height <= 0 or width <= 0:
+        raise InputError(f"cannot resize to {height}x{width}", source="size")
+    out = np.array(image.resize((width, height), resample, reducing_gap=None))
+    return out[..., None] if out.ndim == 2 else out
+
+
+def _resize_hwc_exact(hwc: np.ndarray, size: tuple[int, int], resample: int) -> np.ndarray:
+    from PIL import Image
+
+    u8, scaled = _to_uint8_for_pil(hwc)
+    channels = u8.shape[-1]
+    if channels == 1:
+        out = pil_resize(Image.fromarray(np.ascontiguousarray(u8[..., 0])), size, resample)
+    elif channels in (2, 3, 4):  # LA / RGB / RGBA, like the reference's Image.fromarray
+        out = pil_resize(Image.fromarray(np.ascontiguousarray(u8)), size, resample)
+    else:  # the reference cannot do this; resize each channel on its own
+        planes = [pil_resize(Image.fromarray(np.ascontiguousarray(u8[..., c])), size, resample) for c in range(channels)]
+        out = np.concatenate(planes, axis=-1)
+    if scaled:
+        out = (out.astype(np.float64) * (1 / 255)).astype(np.float32)
+    return out
+
+
+# Pillow's filters (src/libImaging/Resample.c), written with the same operations in the same order
+# so that the fixed-point coefficients come out identical.
+_F54, _F46 = float(np.float32(0.54)), float(np.float32(0.46))  # C float literals 0.54f, 0.46f
+
+
+def _filter_box(x: np.ndarray) -> np.ndarray:
+    return np.where((x > -0.5) & (x <= 0.5), 1.0, 0.0)
+
+
+def _filter_bilinear(x: np.ndarray) -> np.ndarray:
+    x = np.abs(x)
+    return np.where(x < 1.0, 1.0 - x, 0.0)
+
+
+def _filter_bicubic(x: np.ndarray) -> np.ndarray:
+    a = -0.5
+    x = np.abs(x)
+    near = ((a + 2.0) * x - (a + 3.0)) * x * x + 1
+    far = (((x - 5) * x + 8) * x - 4) * a
+    return np.where(x < 1.0, near, np.where(x < 2.0, far, 0.0))
+
+
+def _libm(fn: Callable[[float], float], x: np.ndarray) -> np.ndarray:
+    # the C library's sin/cos, as Pillow calls them (NumPy's SIMD versions may differ in the last bit)
+    return np.fromiter((fn(v) for v in x.ravel().tolist()), np.float64, x.size).reshape(x.shape)
+
+
+def _sinc(x: np.ndarray) -> np.ndarray:
+    px = x * math.pi
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(x == 0.0, 1.0, _libm(math.sin, px) / px)
+
+
+def _filter_lanczos(x: np.ndarray) -> np.ndarray:
+    return np.where((-3.0 <= x) & (x < 3.0), _sinc(x) * _sinc(x / 3), 0.0)
+
+
+def _filter_hamming(x: np.ndarray) -> np.ndarray:
+    x = np.abs(x)
+    px = x * math.pi
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = _libm(math.sin, px) / px * (_F54 + _F46 * _libm(math.cos, px))
+    return np.where(x == 0.0, 1.0, np.where(x >= 1.0, 0.0, value))
+
+
+_FILTERS = {4: (_filter_box, 0.5), 2: (_filter_bilinear, 1.0), 5: (_filter_hamming, 1.0),
+            3: (_filter_bicubic, 2.0), 1: (_filter_lanczos, 3.0)}  # fmt: skip
+
+
+@functools.lru_cache(maxsize=128)
+def pil_weights(in_size: int, out_size: int, resample: int) -> np.ndarray:
+    """Pillow's 8-bit resampling matrix ``(out_size, in_size)``: integer coefficients scaled by 2**22.
+
+    Output pixel ``o`` of one pass is ``clip(floor((sum_i w[o, i] * x[i] + 2**21) / 2**22), 0, 255)``.
+    """
+    filt, base_support = _FILTERS[resample]
+    scale = in_size / out_size
+    filterscale = max(scale, 1.0)
+    support = base_support * filterscale
+    ksize = int(math.ceil(support)) * 2 + 1
+    center = (np.arange(out_size) + 0.5) * scale
+    xmin = np.maximum(np.trunc(center - support + 0.5), 0).astype(np.int64)
+    count = np.minimum(np.trunc(center + support + 0.5), in_size).astype(np.int64) - xmin
+    taps = np.arange(ksize)[None, :]
+    valid = taps < count[:, None]
+    w = np.where(valid, filt(((taps + xmin[:, None]).astype(np.float64) - center[:, None] + 0.5) * (1.0 / filterscale)), 0.0)
+    total = np.zeros(out_size)
+    for j in range(ksize):  # left to right, as the C loop adds them
+        total += w[:, j]
+    w = np.divide(w, total[:, None], out=w.copy(), where=(total != 0.0)[:, None])
+    fixed = np.trunc(np.where(w < 0, -0.5 + w * (1 << 22), 0.5 + w * (1 << 22)))
+    matrix = np.zeros((out_size, in_size))
+    rows = np.broadcast_to(np.arange(out_size)[:, None], valid.shape)[valid]
+    matrix[rows, (taps + xmin[:, None])[valid]] = fixed[valid]
+    matrix.setflags(write=False)
+    return matrix
+
+
+def _nearest_index(in_size: int, out_size: int) -> np.ndarray:
+    # Pillow's ImagingScaleAffine: start at scale / 2 and keep adding scale (accumulated, not multiplied)
+    scale = in_size / out_size
+    steps = np.full(out_size, scale)
+    steps[0] = 0.0 + scale * 0.5
+    return np.minimum(np.cumsum(steps).astype(np.int64), in_size - 1)
+
+
+@functools.lru_cache(maxsize=1)
+def _pil_picks_order() -> bool:
+    """Whether this Pillow picks the pass order (newer versions) or always goes horizontal first."""
+    from PIL import Image
+
+    probe = Image.fromarray(np.array([[25, 105], [143, 112]], np.uint8)).resize((6, 1), 2)
+    return np.asarray(probe)[0, 2] == 92  # vertical first gives 92, horizontal first 93
+
+
+def _horizontal_first(in_h: int, in_w: int, out_h: int, out_w: int) -> bool:
+    if not _pil_picks_order():
+        return True
+    # Pillow >= 12 runs the vertical pass first when the height shrinks by more than twice as
+    # many pixels as the width (found by comparing against Pillow on many sizes)
+    return not (in_h > out_h and (in_h - out_h) > (in_w - out_w) * 2)
+
+
+def _resize_pass(x: Any, weights: np.ndarray, axis: int) -> Any:
+    """One exact pass on float64 integer values: a matmul, then Pillow's rounding and clipping."""
+    import torch
+
+    w = torch.from_numpy(weights.copy()).to(x.device)
+    out = x @ w.T if axis == -1 else w @ x
+    return torch.floor((out + float(1 << 21)) * (1.0 / (1 << 22))).clamp_(0, 255)
+
+
+def _resize_torch(nchw: Any, size: tuple[int, int], resample: int) -> Any:
+    """PIL's resize re-done with float64 matmuls on the tensor's device: the same numbers as PIL.
+
+    Products and sums of 8-bit pixels and 22-bit coefficients are integers below 2**53, so float64
+    arithmetic is exact in any summation order. 2- and 4-channel images (resized premultiplied by
+    PIL) go through PIL on the CPU.
+    """
+    import torch
+
+    height, width = int(nchw.shape[-2]), int(nchw.shape[-1])
+    scaled = False
+    if nchw.dtype == torch.uint8:
+        x = nchw.to(torch.float64)
+    elif nchw.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.int16, torch.int32, torch.int64, torch.bool):
+        wide = nchw.to(torch.float64)
+        if torch.allclose(wide, wide.trunc(), rtol=1e-5, atol=1e-8):
+            if float(wide.min()) < 0 or float(wide.max()) > 255:
+                raise InputError(f"integer-valued image has values in [{float(wide.min())}, {float(wide.max())}], outside 0..255", source="image")
+            x = wide.trunc()
+        elif float(wide.min()) >= 0 and float(wide.max()) <= 1:
+            x, scaled = (wide * 255).to(torch.float32).to(torch.uint8).to(torch.float64), True
+        else:
+            raise InputError(f"float image has values in [{float(wide.min())}, {float(wide.max())}]; expected [0, 1] or 0..255", source="image")
+    else:
+        raise InputError(f"cannot resize a tensor of dtype {nchw.dtype}", source="image")
+    if int(nchw.shape[-3]) in (2, 4) and resample != 0:
+        u8 = x.to(torch.uint8).cpu().numpy().transpose(0, 2, 3, 1)
+        out = torch.from_numpy(np.stack([_resize_hwc_exact(im, size, resample) for im in u8]).transpose(0, 3, 1, 2))
+        out = out.to(nchw.device, torch.float64)
+    elif resample == 0:
+        rows = torch.from_numpy(_nearest_index(height, size[0])).to(x.device)
+        cols = torch.from_numpy(_nearest_index(width, size[1])).to(x.device)
+        out = x.index_select(-2, rows).index_select(-1, cols)
+    else:
+        out = x
+        passes = [(width, size[1], -1), (height, size[0], -2)]
+        if not _horizontal_first(height, width, size[0], size[1]):
+            passes.reverse()
+        for have, want, axis in passes:
+            if have != want:
+                out = _resize_pass(out, pil_weights(have, want, resample), axis)
+    if scaled:
+        return (out * (1 / 255)).to(torch.float32)
+    return out.to(torch.uint8)
+
+
+def resize(
+    img: Any,
+    size: tuple[int, int] | Mapping[str, int] | int,
+    resample: Any = 2,
+    *,
+    input_data_format: Any = None,
+    backend: str = "auto",
+) -> Any:
+    """Resize to ``size`` = ``(height, width)`` (or a size dict / int, see `get_resize_output_size`).
+
+    uint8 stays uint8; float input in [0, 1] comes back float32 in [0, 1] (quantised to 1/255 as in
+    the reference); integer-valued float input comes back uint8. ``backend``: ``"auto"`` (PIL for
+    NumPy and CPU tensors, torch for accelerator tensors), ``"pil"`` or ``"torch"``.
+    """
+    if backend not in ("auto", "pil", "torch"):
+        raise InputError(f"backend must be 'auto', 'pil' or 'torch', not {backend!r}", source="backend")
+    code = parse_resample(resample)
+    squeeze = img.ndim == 2
+    fmt = CHANNELS_LAST if squeeze else channel_format(input_data_format, "input_data_format") or infer_channel_format(img)
+    x = img[..., None] if squeeze else img
+    if not isinstance(size, tuple) or len(size) != 2:
+        size = get_resize_output_size(image_hw(x, fmt), size)
+    size = (int(size[0]), int(size[1]))
+    if is_torch(x):
+        use_torch = backend == "torch" or (backend == "auto" and x.device.type != "cpu")
+        if use_torch:
+            nchw = to_channels_first(x if x.ndim == 4 else x[None], fmt)
+            out = _resize_torch(nchw, size, code)
+            out = out if x.ndim == 4 else out[0]
+            out = to_channels_last(out) if fmt == CHANNELS_LAST else out
+            return out[..., 0] if squeeze else out
+        import torch
+
+        result = resize(x.detach().cpu().numpy(), size, code, input_data_format=fmt, backend="pil")
+        tensor = torch.from_numpy(np.ascontiguousarray(result)).to(x.device)
+        return tensor[..., 0] if squeeze else tensor
+    x = np.asarray(x)
+    hwc = to_channels_last(x, fmt)
+    if hwc.ndim == 3:
+        out = _resize_hwc_exact(hwc, size, code)
+    else:
+        outs = map_threads(lambda im: _resize_hwc_exact(im, size, code), list(hwc))
+        if len({o.dtype for o in outs}) > 1:
+            raise InputError("batch mixes integer-valued and [0, 1] float images; resize them one by one", source="image")
+        out = np.stack(outs) if outs else np.zeros((0, *size, hwc.shape[-1]), np.uint8)
+    if squeeze:
+        return out[..., 0]
+    return out if fmt == CHANNELS_LAST else to_channels_first(out, CHANNELS_LAST)
+
+
+# ---- rescale / normalize ------------------------------------------------------------------------
+def rescale(img: Any, scale: float) -> Any:
+    """``img * scale`` computed in float64 and returned as float32 (the reference's rounding)."""
+    if is_torch(img):
+        import torch
+
+        wide = torch.float32 if img.device.type == "mps" else torch.float64
+        return (img.to(wide) * scale).to(torch.float32)
+    return (np.asarray(img).astype(np.float64) * scale).astype(np.float32)
+
+
+def _per_channel(values: Any, channels: int, name: str) -> list[float]:
+    if isinstance(values, (int, float, np.integer, np.floating)):
+        return [float(values)] * channels
+    values = [float(v) for v in values]
+    if len(values) != channels:
+        raise InputError(f"{name} has {len(values)} values but the image has {channels} channels", source=name)
+    return values
+
+
+def _channel_shape(img: Any, input_data_format: Any) -> tuple[int, tuple[int, ...]]:
+    """(number of channels, broadcast shape of a per-channel vector)."""
+    if img.ndim == 2:
+        return 1, (1, 1)
+    fmt = channel_format(input_data_format, "input_data_format") or infer_channel_format(img)
+    if fmt == CHANNELS_FIRST:
+        return int(img.shape[-3]), (-1, 1, 1)
+    return int(img.shape[-1]), (-1,)
+
+
+def normalize(img: Any, mean: Any, std: Any, *, input_data_format: Any = None) -> Any:
+    """``(img - mean) / std`` per channel; integers become float32, float dtypes are kept."""
+    channels, shape = _channel_shape(img, input_data_format)
+    mean = _per_channel(mean, channels, "image_mean")
+    std = _per_channel(std, channels, "image_std")
+    if is_torch(img):
+        import torch
+
+        x = img if img.is_floating_point() else img.to(torch.float32)
+        m = torch.tensor(mean, dtype=x.dtype, device=x.device).reshape(shape)
+        s = torch.tensor(std, dtype=x.dtype, device=x.device).reshape(shape)
+        return (x - m) / s
+    x = np.asarray(img)
+    x = x if np.issubdtype(x.dtype, np.floating) else x.astype(np.float32)
+    return (x - np.array(mean, dtype=x.dtype).reshape(shape)) / np.array(std, dtype=x.dtype).reshape(shape)
+
+
+@functools.lru_cache(maxsize=64)
+def _lut(scale: float, mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
+    """(C, 256) float32: every uint8 value rescaled and normalised the reference's way."""
+    levels = (np.arange(256, dtype=np.float64) * scale).astype(np.float32)
+    lut = (levels[None, :] - np.array(mean, np.float32)[:, None]) / np.array(std, np.float32)[:, None]
+    lut.setflags(write=False)
+    return lut
+
+
+def rescale_normalize(
+    img: Any,
+    scale: float | None,
+    mean: Any,
+    std: Any,
+    out: Any = None,
+    *,
+    input_data_format: Any = None,
+) -> Any:
+    """`normalize` (`rescale` (img)) in one pass, optionally written into ``out``.
+
+    ``scale=None`` skips the rescale; ``mean=std=None`` skips the normalisation. uint8 images go
+    through a 256-entry table per channel, so the result is bit-identical to the two-step path.
+    ``out`` must have the result's shape (and, for NumPy, a float dtype); it is returned.
+    """
+    if mean is None and std is None:
+        result = rescale(img, scale) if scale is not None else img
+        return _write(result, out)
+    channels, shape = _channel_shape(img, input_data_format)
+    mean_l = tuple(_per_channel(mean, channels, "image_mean"))
+    std_l = tuple(_per_channel(std, channels, "image_std"))
+    if scale is not None and getattr(img, "dtype", None) == np.uint8 and not is_torch(img):
+        return _apply_lut(np.asarray(img), _lut(float(scale), mean_l, std_l), shape, out)
+    if scale is not None and is_torch(img) and img.device.type == "cpu" and str(img.dtype) == "torch.uint8":
+        import torch
+
+        lut = _lut(float(scale), mean_l, std_l)
+        if out is None:
+            return torch.from_numpy(_apply_lut(img.numpy(), lut, shape, None))
+        _apply_lut(img.numpy(), lut, shape, out.numpy())
+        return out
+    x = rescale(img, scale) if scale is not None else img
+    return _write(normalize(x, mean_l, std_l, input_data_format=CHANNELS_FIRST if shape == (-1, 1, 1) else CHANNELS_LAST), out)
+
+
+def _write(result: Any, out: Any) -> Any:
+    if out is None:
+        return result
+    if tuple(out.shape) != tuple(result.shape):
+        raise InputError(f"out has shape {tuple(out.shape)}, the result has {tuple(result.shape)}", source="out")
+    out[...] = result
+    return out
+
+
+def _apply_lut(u8: np.ndarray, lut: np.ndarray, shape: tuple[int, ...], out: np.ndarray | None) -> np.ndarray:
+    if out is None:
+        out = np.empty(u8.shape, np.float32)
+    elif tuple(out.shape) != u8.shape:
+        raise InputError(f"out has shape {tuple(out.shape)}, the image has {u8.shape}", source="out")
+    axis = u8.ndim - 3 if shape == (-1, 1, 1) else u8.ndim - 1
+    for c in range(lut.shape[0]):
+        index = (slice(None),) * axis + (c,)
+        dst = out[index]
+        if dst.flags.c_contiguous and dst.dtype == np.float32:
+            np.take(lut[c], u8[index], out=dst, mode="clip")  # uint8 indices are always in range
+        else:
+            dst[...] = lut[c][u8[index]]
+    return out
+
+
+# ---- crop / pad ---------------------------------------------------------------------------------
+def _hw_axes(img: Any, input_data_format: Any) -> tuple[int, int]:
+    if img.ndim == 2:
+        return 0, 1
+    fmt = channel_format(input_data_format, "input_data_format") or infer_channel_format(img)
+    return (img.ndim - 2, img.ndim - 1) if fmt == CHANNELS_FIRST else (img.ndim - 3, img.ndim - 2)
+
+
+def _crop_size(size: Any) -> tuple[int, int]:
+    if isinstance(size, Mapping):
+        if size.get("height") is None or size.get("width") is None:
+            raise InputError(f"crop size {dict(size)} needs 'height' and 'width'", source="crop_size")
+        return int(size["height"]), int(size["width"])
+    if isinstance(size, (int, np.integer)):
+        return int(size), int(size)
+    return int(size[0]), int(size[1])
+
+
+def center_crop(img: Any, size: Any, *, input_data_format: Any = None) -> Any:
+    """Crop the centre ``(height, width)``; a smaller image is zero-padded, the odd pixel top/left.
+
+    Returns a view when nothing needs padding.
+    """
+    crop_h, crop_w = _crop_size(size)
+    ah, aw = _hw_axes(img, input_data_format)
+    height, width = int(img.shape[ah]), int(img.shape[aw])
+    if crop_h <= height and crop_w <= width:
+        top, left = (height - crop_h) // 2, (width - crop_w) // 2
+        index = [slice(None)] * img.ndim
+        index[ah], index[aw] = slice(top, top + crop_h), slice(left, left + crop_w)
+        return img[tuple(index)]
+    src, dst = [slice(None)] * img.ndim, [slice(None)] * img.ndim
+    for axis, have, want in ((ah, height, crop_h), (aw, width, crop_w)):
+        if want > have:
+            off = (want - have + 1) // 2
+            dst[axis] = slice(off, off + have)
+        else:
+            off = (have - want) // 2
+            src[axis] = slice(off, off + want)
+    shape = list(img.shape)
+    shape[ah], shape[aw] = crop_h, crop_w
+    if is_torch(img):
+        import torch
+
+        out = torch.zeros(shape, dtype=img.dtype, device=img.device)
+    else:
+        out = np.zeros(shape, dtype=np.asarray(img).dtype)
+    out[tuple(dst)] = img[tuple(src)]
+    return out
+
+
+def _padding(padding: Any) -> tuple[tuple[int, int], tuple[int, int]]:
+    if isinstance(padding, (int, np.integer)):
+        return (int(padding),) * 2, (int(padding),) * 2  # type: ignore[return-value]
+    padding = tuple(padding)
+    if len(padding) == 1 and isinstance(padding[0], (int, np.integer)):
+        return _padding(padding[0])
+    if len(padding) == 2 and all(isinstance(p, (int, np.integer)) for p in padding):
+        pair = (int(padding[0]), int(padding[1]))
+        return pair, pair
+    if len(padding) == 2 and all(isinstance(p, Iterable) and len(tuple(p)) == 2 for p in padding):
+        (t, b), (l, r) = padding
+        return (int(t), int(b)), (int(l), int(r))
+    raise InputError(f"padding must be an int, (before, after) or ((top, bottom), (left, right)), not {padding!r}", source="padding")
+
+
+def pad(
+    img: Any,
+    padding: Any,
+    value: float | Sequence[float] = 0.0,
+    *,
+    mode: str = "constant",
+    input_data_format: Any = None,
+) -> Any:
+    """Pad height and width: ``padding`` = ``((top, bottom), (left, right))``, ``(before, after)`` or int.
+
+    ``mode``: ``"constant"`` (``value``, a scalar or one per channel), ``"reflect"``,
+    ``"replicate"`` (``"edge"``) or ``"symmetric"``, as in the reference.
+    """
+    (top, bottom), (left, right) = _padding(padding)
+    if min(top, bottom, left, right) < 0:
+        raise InputError(f"padding must not be negative, got {padding!r}", source="padding")
+    ah, aw = _hw_axes(img, input_data_format)
+    height, width = int(img.shape[ah]), int(img.shape[aw])
+    torch_in = is_torch(img)
+    if mode == "constant":
+        shape = list(img.shape)
+        shape[ah], shape[aw] = height + top + bottom, width + left + right
+        if torch_in:
+            import torch
+
+            out = torch.empty(shape, dtype=img.dtype, device=img.device)
+        else:
+            out = np.empty(shape, dtype=np.asarray(img).dtype)
+        if isinstance(value, (int, float, np.integer, np.floating)):
+            out[...] = value
+        else:
+            channels, vshape = _channel_shape(img, input_data_format)
+            vals = np.array(_per_channel(value, channels, "value")).reshape(vshape)
+            out[...] = torch.as_tensor(vals, dtype=out.dtype, device=out.device) if torch_in else vals
+        index = [slice(None)] * img.ndim
+        index[ah], index[aw] = slice(top, top + height), slice(left, left + width)
+        out[tuple(index)] = img
+        return out
+    np_mode = {"reflect": "reflect", "replicate": "edge", "edge": "edge", "symmetric": "symmetric"}.get(mode)
+    if np_mode is None:
+        raise InputError(f"unknown padding mode {mode!r}; use constant, reflect, replicate or symmetric", source="mode")
+    rows = np.pad(np.arange(height), (top, bottom), mode=np_mode)
+    cols = np.pad(np.arange(width), (left, right), mode=np_mode)
+    if torch_in:
+        import torch
+
+        out = img.index_select(ah, torch.from_numpy(rows).to(img.device))
+        return out.index_select(aw, torch.from_numpy(cols).to(img.device))
+    return np.take(np.take(np.asarray(img), rows, axis=ah), cols, axis=aw)
+
+
+# ---- colour -------------------------------------------------------------------------------------
+def _pil_to_rgb(image: Any) -> Any:
+    from PIL import Image
+
+    if "A" in image.getbands() or image.info.get("transparency") is not None:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def convert_rgb(img: Any, *, input_data_format: Any = None) -> Any:
+    """Three channels, as the reference converts: transparency is composited onto white.
+
+    PIL images come back as RGB PIL images (the input itself when already plain RGB). Arrays and
+    tensors: 1 channel is repeated, 4 channels (RGBA) are blended onto white, others are unchanged;
+    a 2-D array gets a channel axis in ``input_data_format`` (channels-first by default).
+    """
+    if hasattr(img, "getbands"):
+        return _pil_to_rgb(img)
+    fmt = channel_format(input_data_format, "input_data_format")
+    if img.ndim == 2:
+        img = img[None] if fmt in (None, CHANNELS_FIRST) else img[..., None]
+        fmt = fmt or CHANNELS_FIRST
+    fmt = fmt or infer_channel_format(img)
+    axis = -3 if fmt == CHANNELS_FIRST else -1
+    channels = int(img.shape[axis])
+    if is_torch(img):
+        import torch
+
+        x = torch.movedim(img, axis, -1)
+        if channels == 1:
+            rgb = x.expand(*x.shape[:-1], 3)
+        elif channels == 4:
+            rgb = _blend_white_torch(x)
+        else:
+            return img
+        return torch.movedim(rgb.contiguous(), -1, axis)
+    x = np.moveaxis(np.asarray(img), axis, -1)
+    if channels == 1:
+        rgb = np.repeat(x, 3, axis=-1)
+    elif channels == 4:
+        if np.issubdtype(x.dtype, np.floating) and (x.min() < 0.0 or x.max() > 1.0):
+            raise InputError(f"RGBA float image has values in [{x.min()}, {x.max()}], outside [0, 1]", source="image")
+        white = 255 if np.issubdtype(x.dtype, np.integer) else 1.0
+        alpha = x[..., 3:4] / white
+        blended = alpha * x[..., :3] + (1 - alpha) * white
+        rgb = np.round(blended).astype(x.dtype) if white == 255 else blended.astype(x.dtype)
+    else:
+        return img
+    return np.moveaxis(rgb, -1, axis)
+
+
+def _blend_white_torch(x: Any) -> Any:
+    import torch
+
+    if x.is_floating_point():
+        if float(x.min()) < 0.0 or float(x.max()) > 1.0:
+            raise InputError("RGBA float image has values outside [0, 1]", source="image")
+        alpha = x[..., 3:4]
+        return (alpha * x[..., :3] + (1 - alpha) * 1.0).to(x.dtype)
+    alpha = x[..., 3:4].to(torch.float64) / 255
+    return torch.round(alpha * x[..., :3].to(torch.float64) + (1 - alpha) * 255).to(x.dtype)

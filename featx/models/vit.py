@@ -1,0 +1,297 @@
+"""ViT, DeiT and DINOv2 (with or without registers): one encoder, the differences as options.
+
+All three are pre-norm transformers over a conv patch embedding with a learned class token and
+learned absolute positions. DeiT adds a distillation token, DINOv2 adds LayerScale (and SwiGLU
+for giant), register tokens (with_registers), and always interpolates positions to the input
+size. ViT/DeiT's pooler is dense+tanh on the class token; DINOv2's is the normed class token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import InputError
+from ..registry import register
+from .layers import Encoder, EncoderLayer, EncoderOutput, get_activation, interpolate_pos_grid, rename_keys
+from .loading import EncoderModel
+
+__all__ = ["ViTOptions", "ViTEncoder", "ViTModel", "DeiTModel", "Dinov2Model"]
+
+
+def _pair(value: Any) -> tuple[int, int]:
+    if isinstance(value, (list, tuple)):
+        return int(value[0]), int(value[1])
+    return int(value), int(value)
+
+
+@dataclass(frozen=True)
+class ViTOptions:
+    """Architecture of a ViT-family encoder, read from a config.json by `ViTEncoder.options_from`."""
+
+    hidden_size: int = 768
+    num_layers: int = 12
+    num_heads: int = 12
+    mlp_dim: int = 3072
+    act: str = "gelu"
+    eps: float = 1e-12
+    qkv_bias: bool = True
+    image_size: tuple[int, int] = (224, 224)
+    patch_size: tuple[int, int] = (16, 16)
+    num_channels: int = 3
+    distillation_token: bool = False
+    num_register_tokens: int = 0
+    layer_scale: float | None = None
+    swiglu: bool = False
+    always_interpolate: bool = False
+    antialias: bool = False
+    #: "dense": ViT/DeiT's Linear + activation on the class token; "cls": the normed class token
+    pooler: str = "dense"
+    pooler_dim: int = 768
+    pooler_act: str = "tanh"
+
+
+class PatchEmbeddings(nn.Module):
+    def __init__(self, opts: ViTOptions) -> None:
+        super().__init__()
+        self.projection = nn.Conv2d(opts.num_channels, opts.hidden_size, opts.patch_size, stride=opts.patch_size)
+
+    def forward(self, pixel_values: Tensor) -> Tensor:
+        return self.projection(pixel_values).flatten(2).transpose(1, 2)
+
+
+class ViTEmbeddings(nn.Module):
+    """Patch embeddings plus [CLS] (and distillation) tokens and positions, then registers."""
+
+    def __init__(self, opts: ViTOptions) -> None:
+        super().__init__()
+        self.opts = opts
+        dim = opts.hidden_size
+        self.grid = (opts.image_size[0] // opts.patch_size[0], opts.image_size[1] // opts.patch_size[1])
+        self.num_pos_prefix = 1 + int(opts.distillation_token)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.distillation_token = nn.Parameter(torch.zeros(1, 1, dim)) if opts.distillation_token else None
+        self.register_tokens = (
+            nn.Parameter(torch.zeros(1, opts.num_register_tokens, dim)) if opts.num_register_tokens else None
+        )
+        self.patch_embeddings = PatchEmbeddings(opts)
+        self.position_embeddings = nn.Parameter(torch.zeros(1, self.grid[0] * self.grid[1] + self.num_pos_prefix, dim))
+
+    def positions(self, height: int, width: int, interpolate: bool) -> Tensor:
+        grid = (height // self.opts.patch_size[0], width // self.opts.patch_size[1])
+        if grid == self.grid:
+            return self.position_embeddings
+        if not (interpolate or self.opts.always_interpolate):
+            raise InputError(
+                f"pixel_values are {height}x{width} but the model takes "
+                f"{self.opts.image_size[0]}x{self.opts.image_size[1]}; pass interpolate_pos_encoding=True "
+                "to interpolate its position embeddings",
+                source="pixel_values",
+            )
+        prefix = self.position_embeddings[:, : self.num_pos_prefix]
+        patches = interpolate_pos_grid(
+            self.position_embeddings[:, self.num_pos_prefix :], grid, antialias=self.opts.antialias
+        )
+        return torch.cat([prefix, patches], dim=1)
+
+    def forward(self, pixel_values: Tensor, interpolate_pos_encoding: bool = False) -> Tensor:
+        batch, _, height, width = pixel_values.shape
+        x = self.patch_embeddings(pixel_values)
+        tokens = [self.cls_token.expand(batch, -1, -1)]
+        if self.distillation_token is not None:
+            tokens.append(self.distillation_token.expand(batch, -1, -1))
+        x = torch.cat([*tokens, x], dim=1) + self.positions(height, width, interpolate_pos_encoding)
+        if self.register_tokens is not None:  # registers carry no position
+            x = torch.cat([x[:, :1], self.register_tokens.expand(batch, -1, -1), x[:, 1:]], dim=1)
+        return x
+
+
+class Pooler(nn.Module):
+    def __init__(self, dim: int, out_dim: int, act: str) -> None:
+        super().__init__()
+        self.dense = nn.Linear(dim, out_dim)
+        self.activation = get_activation(act)
+
+    def forward(self, hidden_states: Tensor) -> Tensor:
+        return self.activation(self.dense(hidden_states[:, 0]))
+
+
+# Checkpoint names (the reference's saved layout, plus transformers 5's in-memory names) to ours.
+_RENAMES: list[tuple[str, str]] = [
+    (r"^encoder\.layer\.(\d+)\.", r"encoder.layers.\1."),
+    (r"^layers\.(\d+)\.", r"encoder.layers.\1."),
+    (r"\.attention\.attention\.(query|key|value)\.", r".attention.\1."),
+    (r"\.attention\.(query|q_proj)\.", ".self_attn.q_proj."),
+    (r"\.attention\.(key|k_proj)\.", ".self_attn.k_proj."),
+    (r"\.attention\.(value|v_proj)\.", ".self_attn.v_proj."),
+    (r"\.attention\.(output\.dense|o_proj)\.", ".self_attn.out_proj."),
+    (r"\.intermediate\.dense\.", ".mlp.fc1."),
+    (r"\.output\.dense\.", ".mlp.fc2."),
+    (r"\.(layernorm_before|norm1)\.", ".layer_norm1."),
+    (r"\.(layernorm_after|norm2)\.", ".layer_norm2."),
+    (r"\.mlp\.down_proj\.", ".mlp.weights_out."),
+]
+_OWN_PREFIXES = ("embeddings.", "encoder.", "layernorm.", "pooler.")
+_DROPPED = ("embeddings.mask_token",)
+
+
+class ViTEncoder(EncoderModel):
+    """The shared ViT-family encoder; `ViTModel`, `DeiTModel` and `Dinov2Model` configure it."""
+
+    modality = "image"
+    main_input_name = "pixel_values"
+    has_pooler = True
+    pooler_prefixes = ("pooler.",)
+    #: prefixes the task heads of the reference put in front of the encoder's weights
+    checkpoint_prefixes: tuple[str, ...] = ("vit.",)
+
+    def __init__(self, opts: ViTOptions) -> None:
+        super().__init__()
+        self.opts = opts
+        self.hidden_size = opts.hidden_size
+        self.num_prefix_tokens = 1 + int(opts.distillation_token) + opts.num_register_tokens
+        self.embeddings = ViTEmbeddings(opts)
+        self.encoder = Encoder(
+            opts.num_layers,
+            lambda: EncoderLayer(
+                opts.hidden_size,
+                opts.num_heads,
+                opts.mlp_dim,
+                act=opts.act,
+                eps=opts.eps,
+                qkv_bias=opts.qkv_bias,
+                layer_scale=opts.layer_scale,
+                swiglu=opts.swiglu,
+            ),
+        )
+        self.layernorm = nn.LayerNorm(opts.hidden_size, eps=opts.eps)
+        self.pooler = Pooler(opts.hidden_size, opts.pooler_dim, opts.pooler_act) if opts.pooler == "dense" else None
+        if opts.pooler != "dense":
+            self.pooler_prefixes = ()  # the normed class token needs no weights
+
+    @classmethod
+    def options_from(cls, config: Mapping[str, Any]) -> ViTOptions:
+        hidden = int(config.get("hidden_size", 768))
+        return ViTOptions(
+            hidden_size=hidden,
+            num_layers=int(config.get("num_hidden_layers", 12)),
+            num_heads=int(config.get("num_attention_heads", 12)),
+            mlp_dim=int(config.get("intermediate_size", 3072)),
+            act=str(config.get("hidden_act", "gelu")),
+            eps=float(config.get("layer_norm_eps", 1e-12)),
+            qkv_bias=bool(config.get("qkv_bias", True)),
+            image_size=_pair(config.get("image_size", 224)),
+            patch_size=_pair(config.get("patch_size", 16)),
+            num_channels=int(config.get("num_channels", 3)),
+            pooler_dim=int(config.get("pooler_output_size") or hidden),
+            pooler_act=str(config.get("pooler_act", "tanh")),
+        )
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> ViTEncoder:
+        return cls(cls.options_from(config))
+
+    def remap_state_dict(self, state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        stripped: dict[str, Tensor] = {}
+        for key, value in state_dict.items():
+            for prefix in self.checkpoint_prefixes:
+                if key.startswith(prefix):
+                    key = key[len(prefix) :]
+                    break
+            if key.startswith(_OWN_PREFIXES) and key not in _DROPPED and not key.endswith("position_ids"):
+                stripped[key] = value
+            elif key.startswith("layers."):  # transformers 5 layout without the encoder prefix
+                stripped[key] = value
+        out = rename_keys(stripped, _RENAMES)
+        _fuse_swiglu(out)
+        return out
+
+    def forward(
+        self,
+        pixel_values: Tensor,
+        interpolate_pos_encoding: bool = False,
+        output_hidden_states: bool = False,
+    ) -> EncoderOutput:
+        """pixel_values [batch, channels, height, width] -> tokens [batch, prefix + patches, hidden]."""
+        if pixel_values.dim() != 4:
+            raise InputError(f"pixel_values must be [batch, channels, height, width], got {tuple(pixel_values.shape)}",
+                             source="pixel_values")
+        weight = self.embeddings.cls_token
+        x = self.embeddings(pixel_values.to(device=weight.device, dtype=weight.dtype), interpolate_pos_encoding)
+        x, states = self.encoder(x, None, output_hidden_states)
+        x = self.layernorm(x)
+        if self.opts.pooler == "cls":
+            pooled: Tensor | None = x[:, 0]
+        else:
+            pooled = self.pooler(x) if self.pooler is not None else None
+        return EncoderOutput(last_hidden_state=x, pooler_output=pooled, hidden_states=states)
+
+
+def _fuse_swiglu(state: dict[str, Tensor]) -> None:
+    """transformers 5 splits DINOv2's SwiGLU input into gate/up; the checkpoints fuse them."""
+    for key in [k for k in state if ".mlp.gate_proj." in k]:
+        up = key.replace(".gate_proj.", ".up_proj.")
+        if up in state:
+            state[key.replace(".gate_proj.", ".weights_in.")] = torch.cat([state.pop(key), state.pop(up)], dim=0)
+
+
+@register("model", "vit")
+class ViTModel(ViTEncoder):
+    """ViT (``google/vit-*``): class token, dense+tanh pooler."""
+
+    num_prefix_tokens = 1
+
+
+@register("model", "deit")
+class DeiTModel(ViTEncoder):
+    """DeiT: ViT plus a distillation token after the class token (both have positions)."""
+
+    num_prefix_tokens = 2
+    checkpoint_prefixes = ("deit.",)
+
+    @classmethod
+    def options_from(cls, config: Mapping[str, Any]) -> ViTOptions:
+        return replace(super().options_from(config), distillation_token=True)
+
+
+@register("model", "dinov2", "dinov2_with_registers")
+class Dinov2Model(ViTEncoder):
+    """DINOv2: LayerScale, optional SwiGLU and register tokens, positions always interpolated.
+
+    ``pooler_output`` is the layer-normed class token, as in the reference.
+    """
+
+    num_prefix_tokens = 1
+    checkpoint_prefixes = ("dinov2.", "dinov2_with_registers.")
+
+    @classmethod
+    def options_from(cls, config: Mapping[str, Any]) -> ViTOptions:
+        registers = config.get("model_type") == "dinov2_with_registers"
+        hidden = int(config.get("hidden_size", 768))
+        mlp = int(hidden * float(config.get("mlp_ratio", 4)))
+        swiglu = bool(config.get("use_swiglu_ffn", False))
+        if swiglu:  # two thirds of the MLP width, rounded up to a multiple of 8
+            mlp = (int(mlp * 2 / 3) + 7) // 8 * 8
+        return ViTOptions(
+            hidden_size=hidden,
+            num_layers=int(config.get("num_hidden_layers", 12)),
+            num_heads=int(config.get("num_attention_heads", 12)),
+            mlp_dim=mlp,
+            act=str(config.get("hidden_act", "gelu")),
+            eps=float(config.get("layer_norm_eps", 1e-6)),
+            qkv_bias=bool(config.get("qkv_bias", True)),
+            image_size=_pair(config.get("image_size", 224)),
+            patch_size=_pair(config.get("patch_size", 16 if registers else 14)),
+            num_channels=int(config.get("num_channels", 3)),
+            num_register_tokens=int(config.get("num_register_tokens", 4)) if registers else 0,
+            layer_scale=float(config.get("layerscale_value", 1.0)),
+            swiglu=swiglu,
+            always_interpolate=True,
+            antialias=registers,
+            pooler="cls",
+            pooler_dim=hidden,
+        )
