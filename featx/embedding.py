@@ -58,8 +58,11 @@ class Embedder:
         device: str | torch.device | None = None,
         processor: Any = None,
         revision: str | None = None,
+        weights: bool = True,
         **kwargs: Any,
     ) -> None:
+        """``weights=False`` loads everything but the weights (config, processor): enough to
+        `prepare` inputs and describe the job where only other processes run the model."""
         from .models import load_model
         from .registry import AutoProcessor
 
@@ -68,7 +71,7 @@ class Embedder:
             hub_kwargs["revision"] = revision
         self.model_id = os.fspath(model)
         self.revision = revision
-        self.model = load_model(model, dtype=dtype, device=device, **hub_kwargs)
+        self.model = load_model(model, dtype=dtype, device=device, weights=weights, **hub_kwargs)
         self.processor = processor if processor is not None else AutoProcessor.from_pretrained(model, **hub_kwargs, **kwargs)
         if processor is not None and kwargs:
             raise ConfigError(f"processor overrides {sorted(kwargs)} given together with a processor object")
@@ -77,7 +80,7 @@ class Embedder:
         self.normalize = bool(normalize)
         param = next(self.model.parameters())
         self.torch_dtype: torch.dtype = param.dtype
-        self.device: torch.device = param.device
+        self.device: torch.device = getattr(self.model, "featx_device", param.device)
         self.dtype_reason: str = getattr(self.model, "featx_dtype_reason", str(param.dtype))
         self.dim = int(getattr(self.model, "hidden_size", 0) or model_hidden_size(getattr(self.model, "config", {})))
         self.input_name: str = self.model.main_input_name

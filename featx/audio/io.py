@@ -9,13 +9,12 @@ reference recommends for files.
 
 from __future__ import annotations
 
-import io
-import os
 from typing import IO, Any, NamedTuple
 
 import numpy as np
 
 from ..errors import DependencyError, FeatxError, InputError
+from ..sources import open_source
 
 __all__ = ["Audio", "load_audio", "resample", "DEFAULT_MAX_DURATION_S", "DEFAULT_MAX_BYTES"]
 
@@ -108,39 +107,9 @@ def resample(waveform: np.ndarray, orig_rate: int, target_rate: int, quality: st
 
 def _open_source(src: Any, timeout: float | None, max_bytes: int | None) -> tuple[IO[bytes], str, bool]:
     """A seekable binary stream for ``src``, a label naming it, and whether we must close it."""
-    if isinstance(src, str) and src.startswith(("http://", "https://")):
-        from ..image.io import _fetch_url  # shared download code: deadline + size cap
-
-        return io.BytesIO(_fetch_url(src, timeout, max_bytes)), src, True
-    if isinstance(src, (str, os.PathLike)):
-        path = os.fspath(src)
-        if isinstance(path, bytes):
-            path = os.fsdecode(path)
-        if os.path.isdir(path):
-            raise InputError("is a directory, not an audio file", source=path)
-        try:
-            fp = open(path, "rb")  # noqa: SIM115 - closed by load_audio
-        except FileNotFoundError:
-            raise InputError("no such file", source=path) from None
-        except OSError as exc:
-            raise InputError(f"cannot open: {exc.strerror or exc}", source=path) from exc
-        if os.fstat(fp.fileno()).st_size == 0:
-            fp.close()
-            raise InputError("empty file (0 bytes)", source=path)
-        return fp, path, True
-    if isinstance(src, (bytes, bytearray, memoryview)):
-        data = bytes(src)
-        label = f"<{len(data)} bytes>"
-        if not data:
-            raise InputError("empty input: no bytes to decode", source=label)
-        return io.BytesIO(data), label, True
-    if hasattr(src, "read"):
-        label = str(getattr(src, "name", None) or f"<{type(src).__name__}>")
-        if getattr(src, "seekable", lambda: False)():
-            return src, label, False
-        from ..image.io import _read_capped
-
-        return io.BytesIO(_read_capped(src.read, max_bytes, label, deadline=None)), label, True
+    opened = open_source(src, "audio file", timeout, max_bytes)
+    if opened is not None:
+        return opened
     if isinstance(src, np.ndarray) or type(src).__module__.startswith("torch"):
         raise InputError(
             "load_audio decodes files, bytes and URLs; an array is already a waveform: pass it to "

@@ -8,18 +8,13 @@ a pixel cap against decompression bombs, a timeout and a size cap on URL reads, 
 
 from __future__ import annotations
 
-import base64
-import binascii
-import io
 import os
 import threading
-import time
-import urllib.error
-import urllib.request
 import warnings
 from typing import IO, TYPE_CHECKING, Any, Union
 
-from ..errors import FeatxError, InputError
+from ..errors import InputError
+from ..sources import open_source
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image as PILImage
@@ -34,7 +29,6 @@ DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 
 # Premultiplied-alpha modes PIL cannot convert to RGB/L directly.
 _UNPREMULTIPLY = {"La": "LA", "RGBa": "RGBA"}
-_CHUNK = 1 << 16
 # Guards the short window in which PIL's bomb warning is silenced; header parsing only, no decoding.
 _OPEN_LOCK = threading.Lock()
 
@@ -88,28 +82,9 @@ def load_image(
 
 def _open_source(src: Any, timeout: float | None, max_bytes: int | None) -> tuple[IO[bytes], str, bool]:
     """A binary stream for ``src``, a label naming it, and whether we opened it (and must close it)."""
-    if isinstance(src, str):
-        if src.startswith(("http://", "https://")):
-            return io.BytesIO(_fetch_url(src, timeout, max_bytes)), src, True
-        if src.startswith("data:"):
-            return io.BytesIO(_decode_data_uri(src)), src[:40] + "...", True
-        return _open_path(src), src, True
-    if isinstance(src, os.PathLike):
-        path = os.fspath(src)
-        return _open_path(path), str(path), True
-    if isinstance(src, (bytes, bytearray, memoryview)):
-        data = bytes(src)
-        label = f"<{len(data)} bytes>"
-        if not data:
-            raise InputError("empty input: no bytes to decode", source=label)
-        return io.BytesIO(data), label, True
-    if hasattr(src, "read"):
-        label = str(getattr(src, "name", None) or f"<{type(src).__name__}>")
-        seekable = getattr(src, "seekable", lambda: False)()
-        if seekable:
-            return src, label, False
-        data = _read_capped(src.read, max_bytes, label, deadline=None)
-        return io.BytesIO(data), label, True
+    opened = open_source(src, "image file", timeout, max_bytes)
+    if opened is not None:
+        return opened
     import numpy as np
 
     if isinstance(src, np.ndarray) or type(src).__module__.startswith("torch"):
@@ -123,87 +98,6 @@ def _open_source(src: Any, timeout: float | None, max_bytes: int | None) -> tupl
         "an http(s) URL or a PIL image",
         source=f"<{type(src).__name__}>",
     )
-
-
-def _open_path(path: str) -> IO[bytes]:
-    if os.path.isdir(path):
-        raise InputError("is a directory, not an image file", source=path)
-    try:
-        fp = open(path, "rb")  # noqa: SIM115 - closed by load_image
-    except FileNotFoundError:
-        raise InputError("no such file", source=path) from None
-    except OSError as exc:
-        raise InputError(f"cannot open: {exc.strerror or exc}", source=path) from exc
-    if os.fstat(fp.fileno()).st_size == 0:
-        fp.close()
-        raise InputError("empty file", source=path)
-    return fp
-
-
-def _decode_data_uri(uri: str) -> bytes:
-    header, sep, payload = uri.partition(",")
-    if not sep or not header.endswith(";base64"):
-        raise InputError("only base64 data URIs ('data:image/...;base64,...') are supported", source=uri[:40])
-    try:
-        data = base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise InputError(f"invalid base64 in data URI: {exc}", source=uri[:40]) from exc
-    if not data:
-        raise InputError("empty data URI", source=uri[:40])
-    return data
-
-
-def _read_capped(
-    read: Any, max_bytes: int | None, label: str, deadline: float | None, timeout: float | None = None
-) -> bytes:
-    chunks: list[bytes] = []
-    total = 0
-    while True:
-        chunk = read(_CHUNK)
-        if not chunk:
-            break
-        total += len(chunk)
-        if max_bytes is not None and total > max_bytes:
-            raise InputError(f"larger than max_bytes={max_bytes}; raise max_bytes to accept it", source=label)
-        if deadline is not None and time.monotonic() > deadline:
-            raise InputError(f"download took longer than timeout={timeout}s", source=label)
-        chunks.append(chunk)
-    data = b"".join(chunks)
-    if not data:
-        raise InputError("empty input: no bytes to decode", source=label)
-    return data
-
-
-def _fetch_url(url: str, timeout: float | None, max_bytes: int | None) -> bytes:
-    """GET ``url`` with a total deadline and a size cap (checked on Content-Length and while reading)."""
-    from .. import __version__
-
-    request = urllib.request.Request(url, headers={"User-Agent": f"featx/{__version__}"})
-    deadline = None if timeout is None else time.monotonic() + timeout
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            length = response.headers.get("Content-Length")
-            if max_bytes is not None and length and length.isdigit() and int(length) > max_bytes:
-                raise InputError(
-                    f"Content-Length {int(length)} is larger than max_bytes={max_bytes}; raise max_bytes to accept it",
-                    source=url,
-                )
-            # read1 returns whatever arrived, so a server dripping bytes still meets the deadline.
-            read = getattr(response, "read1", response.read)
-            return _read_capped(read, max_bytes, url, deadline, timeout)
-    except FeatxError:
-        raise
-    except urllib.error.HTTPError as exc:
-        raise InputError(f"HTTP error {exc.code} {exc.reason}", source=url) from exc
-    except urllib.error.URLError as exc:
-        reason = exc.reason
-        if isinstance(reason, TimeoutError):
-            raise InputError(f"no answer within timeout={timeout}s", source=url) from exc
-        raise InputError(f"cannot fetch: {reason}", source=url) from exc
-    except TimeoutError as exc:
-        raise InputError(f"no answer within timeout={timeout}s", source=url) from exc
-    except (OSError, ValueError) as exc:  # connection reset, bad URL, http.client errors
-        raise InputError(f"cannot fetch: {type(exc).__name__}: {exc}", source=url) from exc
 
 
 # ---- decoding --------------------------------------------------------------------------------

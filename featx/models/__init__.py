@@ -21,6 +21,7 @@ from .loading import EncoderModel, load_state_dict, load_weights, read_config, r
 
 __all__ = [
     "load_model",
+    "resolve_device",
     "resolve_dtype",
     "read_config",
     "load_state_dict",
@@ -53,6 +54,7 @@ def load_model(
     device: str | torch.device | None = None,
     *,
     fallback: str | None = None,
+    weights: bool = True,
     **hub_options: Any,
 ) -> nn.Module:
     """Load an encoder from a folder or hub id holding ``config.json`` and safetensors weights.
@@ -62,6 +64,8 @@ def load_model(
     Hub options (``revision``, ``cache_dir``, ``token``, ``local_files_only``, ``subfolder``,
     ``force_download``) are passed on to the hub. A model type featx does not implement raises
     `ConfigError`, unless ``fallback="transformers"`` asks to wrap ``transformers.AutoModel``.
+    ``device="auto"`` picks CUDA when available. ``weights=False`` reads only config.json and
+    returns the architecture on the meta device (for describing a job without loading it).
     """
     options = HubOptions.pop_from(hub_options)
     if hub_options:
@@ -73,7 +77,7 @@ def load_model(
     model_type = config.get("model_type")
     if not isinstance(model_type, str) or not model_type:
         raise ConfigError(f"the config.json of {source} has no model_type")
-    torch_device = torch.device(device) if device is not None else torch.device("cpu")
+    torch_device = resolve_device(device)
     torch_dtype, reason = resolve_dtype(dtype, torch_device)
 
     try:
@@ -90,15 +94,32 @@ def load_model(
     else:
         with torch.device("meta"):
             model = cls.from_config(config)
-        state = model.remap_state_dict(load_state_dict(name_or_path, options))
-        load_weights(model, state, source)
+        if weights:
+            state = model.remap_state_dict(load_state_dict(name_or_path, options))
+            load_weights(model, state, source)
 
     model.eval()
-    model.to(device=torch_device, dtype=torch_dtype)
+    if weights:
+        model.to(device=torch_device, dtype=torch_dtype)
+    else:
+        model.to(dtype=torch_dtype)
+    model.featx_device = torch_device
     model.featx_dtype_reason = reason
     model.name_or_path = source
     model.config = config
     return model
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None`` -> CPU; ``"auto"`` -> CUDA when available, else CPU; anything else as torch reads it."""
+    if device is None:
+        return torch.device("cpu")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', not {device!r}") from exc
 
 
 class TransformersEncoder(EncoderModel):
