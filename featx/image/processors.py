@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import os
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -24,17 +22,29 @@ import numpy as np
 
 from ..batch import BatchFeature
 from ..config import ConfigMixin
-from ..errors import ConfigError, FeatxError, InputError
+from ..errors import ConfigError, InputError
 from ..registry import register
 from . import functional as F
+from .batching import SOURCES, finish_into, flatten_images, labelled, padded_sizes
 from .layout import (
     CHANNELS_FIRST,
     CHANNELS_LAST,
     channel_format,
-    infer_channel_format,
     is_torch,
     to_channels_first,
     to_channels_last,
+)
+from .options import (
+    IMAGENET_DEFAULT_MEAN,
+    IMAGENET_DEFAULT_STD,
+    IMAGENET_STANDARD_MEAN,
+    IMAGENET_STANDARD_STD,
+    OPENAI_CLIP_MEAN,
+    OPENAI_CLIP_STD,
+    Plan,
+    normalize_size_options,
+    resolve_plan,
+    size_dict,
 )
 
 __all__ = [
@@ -54,71 +64,11 @@ __all__ = [
     "OPENAI_CLIP_STD",
 ]
 
-IMAGENET_STANDARD_MEAN = [0.5, 0.5, 0.5]
-IMAGENET_STANDARD_STD = [0.5, 0.5, 0.5]
-IMAGENET_DEFAULT_MEAN = [0.485, 0.456, 0.406]
-IMAGENET_DEFAULT_STD = [0.229, 0.224, 0.225]
-OPENAI_CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
-OPENAI_CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
-
-_SIZE_KEYS = (
-    {"height", "width"},
-    {"shortest_edge"},
-    {"shortest_edge", "longest_edge"},
-    {"longest_edge"},
-    {"max_height", "max_width"},
-)
 _PIL_NATIVE = ("RGB", "L", "LA", "RGBA")  # modes the reference's array round trip leaves unchanged
-_SOURCES = (str, os.PathLike, bytes, bytearray, memoryview)
 
 
 def _default(value: Any) -> Any:
     return field(default_factory=lambda: copy.deepcopy(value))
-
-
-def size_dict(size: Any, *, default_to_square: bool = True, param_name: str = "size") -> dict[str, int] | None:
-    """The reference's ``get_size_dict``: an int, ``(h, w)`` or dict becomes a size dict."""
-    if size is None:
-        return None
-    if isinstance(size, Mapping):
-        out = {str(k): int(v) for k, v in size.items() if v is not None}
-    elif isinstance(size, (int, np.integer)) and not isinstance(size, bool):
-        out = {"height": int(size), "width": int(size)} if default_to_square else {"shortest_edge": int(size)}
-    elif isinstance(size, Sequence) and not isinstance(size, str) and len(size) == 2:
-        out = {"height": int(size[0]), "width": int(size[1])}
-    else:
-        raise ConfigError(f"{param_name} must be an int, (height, width) or a dict, not {size!r}")
-    if set(out) not in _SIZE_KEYS:
-        allowed = ", ".join("+".join(sorted(k)) for k in _SIZE_KEYS)
-        raise ConfigError(f"{param_name} {out} must have one of these key sets: {allowed}")
-    return out
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """The options of one call, resolved against the processor's own."""
-
-    do_resize: bool
-    size: dict[str, int] | None
-    resample: int
-    do_center_crop: bool
-    crop_size: tuple[int, int] | None
-    do_rescale: bool
-    rescale_factor: float | None
-    do_normalize: bool
-    image_mean: Any
-    image_std: Any
-    do_convert_rgb: bool
-    do_pad: bool
-    pad_size: tuple[int, int] | None
-    extra: dict[str, Any]
-
-    def out_dtype(self, dtype: np.dtype) -> np.dtype:
-        if self.do_rescale:
-            return np.dtype(np.float32)
-        if self.do_normalize and not np.issubdtype(dtype, np.floating):
-            return np.dtype(np.float32)
-        return np.dtype(dtype)
 
 
 @register("image_processor")
@@ -160,17 +110,7 @@ class BaseImageProcessor(ConfigMixin):
     @classmethod
     def normalize_options(cls, options: dict[str, Any]) -> dict[str, Any]:
         """Accept legacy spellings: int ``size``/``crop_size`` and CLIP's ``use_square_size``."""
-        options = dict(options)
-        if options.pop("use_square_size", False) and isinstance(options.get("size"), (int, dict)):
-            edge = options["size"] if isinstance(options["size"], int) else options["size"].get("shortest_edge")
-            if edge is not None:
-                options["size"] = {"height": int(edge), "width": int(edge)}
-        if "size" in options:
-            options["size"] = size_dict(options["size"], default_to_square=cls.default_to_square)
-        for key in ("crop_size", "pad_size"):
-            if key in options:
-                options[key] = size_dict(options[key], param_name=key)
-        return options
+        return normalize_size_options(options, cls.default_to_square)
 
     def to_dict(self) -> dict[str, Any]:
         """Options as the reference saves them: ``None`` options whose default is ``None`` are left out."""
@@ -228,7 +168,7 @@ class BaseImageProcessor(ConfigMixin):
         plan = self._plan(given, default_to_square)
         out_format = channel_format(data_format, "data_format") or CHANNELS_FIRST
         in_format = channel_format(input_data_format, "input_data_format")
-        items, in_format = _flatten(images, in_format)
+        items, in_format = flatten_images(images, in_format)
         if _wants_torch(items, device):
             data = self._process_torch(items, plan, in_format, out_format, device)
         else:
@@ -237,52 +177,22 @@ class BaseImageProcessor(ConfigMixin):
             data = list(data)
         return BatchFeature({"pixel_values": data}, tensor_type=return_tensors)
 
-    def _plan(self, given: dict[str, Any], default_to_square: bool | None) -> _Plan:
+    def _plan(self, given: dict[str, Any], default_to_square: bool | None) -> Plan:
         opts = {name: getattr(self, name) for name in self.option_names()}
         opts.update({k: v for k, v in given.items() if v is not None})
         square = type(self).default_to_square if default_to_square is None else default_to_square
-        opts["size"] = size_dict(opts["size"], default_to_square=square)
-        crop = size_dict(opts["crop_size"], param_name="crop_size")
-        pad = size_dict(opts["pad_size"], param_name="pad_size")
-        if opts["do_rescale"] and opts["rescale_factor"] is None:
-            raise ConfigError("rescale_factor must be set when do_rescale is True")
-        if opts["do_normalize"] and (opts["image_mean"] is None or opts["image_std"] is None):
-            raise ConfigError("image_mean and image_std must both be set when do_normalize is True")
-        if opts["do_center_crop"] and crop is None:
-            raise ConfigError("crop_size must be set when do_center_crop is True")
-        if opts["do_resize"] and opts["size"] is None:
-            raise ConfigError("size must be set when do_resize is True")
-        if opts["do_center_crop"] and set(crop or {}) != {"height", "width"}:
-            raise ConfigError(f"crop_size must have 'height' and 'width', got {crop}")
-        if opts["do_pad"] and pad is not None and set(pad) != {"height", "width"}:
-            raise ConfigError(f"pad_size must have 'height' and 'width', got {pad}")
         known = {f.name for f in dataclasses.fields(BaseImageProcessor)}
-        return _Plan(
-            do_resize=bool(opts["do_resize"]),
-            size=opts["size"],
-            resample=F.parse_resample(opts["resample"]),
-            do_center_crop=bool(opts["do_center_crop"]),
-            crop_size=(crop["height"], crop["width"]) if crop and "height" in crop else None,
-            do_rescale=bool(opts["do_rescale"]),
-            rescale_factor=opts["rescale_factor"],
-            do_normalize=bool(opts["do_normalize"]),
-            image_mean=opts["image_mean"],
-            image_std=opts["image_std"],
-            do_convert_rgb=bool(opts["do_convert_rgb"]),
-            do_pad=bool(opts["do_pad"]),
-            pad_size=(pad["height"], pad["width"]) if pad and "height" in pad else None,
-            extra={k: v for k, v in opts.items() if k not in known},
-        )
+        return resolve_plan(opts, square, known)
 
-    def resize_plan(self, height: int, width: int, plan: _Plan) -> tuple[tuple[int, int], tuple[int, int] | None]:
+    def resize_plan(self, height: int, width: int, plan: Plan) -> tuple[tuple[int, int], tuple[int, int] | None]:
         """``(resize_to, then_crop_to)`` for an image of this size; subclasses change the rule."""
         assert plan.size is not None
         return F.get_resize_output_size((height, width), plan.size), None
 
     # ---- the exact CPU route -----------------------------------------------------------------
-    def _prepare(self, item: Any, index: int, plan: _Plan, in_format: str | None) -> np.ndarray:
+    def _prepare(self, item: Any, index: int, plan: Plan, in_format: str | None) -> np.ndarray:
         """Decode, convert, resize and crop one item; returns ``(H, W, C)`` before rescaling."""
-        if isinstance(item, _SOURCES):
+        if isinstance(item, SOURCES):
             from .io import load_image  # noqa: PLC0415  (decoding is optional for array users)
 
             item = load_image(item)
@@ -314,20 +224,20 @@ class BaseImageProcessor(ConfigMixin):
         return self._crop(hwc, crop, plan)
 
     @staticmethod
-    def _crop(hwc: np.ndarray, crop: tuple[int, int] | None, plan: _Plan) -> np.ndarray:
+    def _crop(hwc: np.ndarray, crop: tuple[int, int] | None, plan: Plan) -> np.ndarray:
         if crop is not None:
             hwc = F.center_crop(hwc, crop, input_data_format=CHANNELS_LAST)
         if plan.do_center_crop and plan.crop_size is not None:
             hwc = F.center_crop(hwc, plan.crop_size, input_data_format=CHANNELS_LAST)
         return hwc
 
-    def _process(self, items: list[Any], plan: _Plan, in_format: str | None, out_format: str) -> Any:
+    def _process(self, items: list[Any], plan: Plan, in_format: str | None, out_format: str) -> Any:
         def prepare(pair: tuple[int, Any]) -> np.ndarray:
             index, item = pair
-            return _labelled(index, item, lambda: self._prepare(item, index, plan, in_format))
+            return labelled(index, item, lambda: self._prepare(item, index, plan, in_format))
 
         hwcs = F.map_threads(prepare, list(enumerate(items)))
-        sizes = _padded_sizes([h.shape[:2] for h in hwcs], plan)
+        sizes = padded_sizes([h.shape[:2] for h in hwcs], plan)
         dtypes = {plan.out_dtype(h.dtype) for h in hwcs}
         shapes = {(hw, h.shape[2]) for hw, h in zip(sizes, hwcs)}
         slots: list[np.ndarray | None] = [None] * len(hwcs)
@@ -339,17 +249,17 @@ class BaseImageProcessor(ConfigMixin):
             slots = list(batch)
 
         def finish(i: int) -> np.ndarray:
-            return _labelled(i, items[i], lambda: _finish(hwcs[i], slots[i], sizes[i], plan, out_format))
+            return labelled(i, items[i], lambda: finish_into(hwcs[i], slots[i], sizes[i], plan, out_format))
 
         results = F.map_threads(finish, list(range(len(hwcs))))
         return batch if batch is not None else results
 
     # ---- the accelerator route ---------------------------------------------------------------
-    def _prepare_torch(self, item: Any, plan: _Plan, in_format: str | None, device: Any) -> Any:
+    def _prepare_torch(self, item: Any, plan: Plan, in_format: str | None, device: Any) -> Any:
         """One item as a ``(C, H, W)`` tensor on ``device``, converted, resized and cropped there."""
         import torch
 
-        if isinstance(item, _SOURCES):
+        if isinstance(item, SOURCES):
             from .io import load_image  # noqa: PLC0415
 
             item = load_image(item)
@@ -373,14 +283,14 @@ class BaseImageProcessor(ConfigMixin):
             tensor = F.center_crop(tensor, plan.crop_size, input_data_format=CHANNELS_FIRST)
         return tensor
 
-    def _process_torch(self, items: list[Any], plan: _Plan, in_format: str | None, out_format: str, device: Any) -> Any:
+    def _process_torch(self, items: list[Any], plan: Plan, in_format: str | None, out_format: str, device: Any) -> Any:
         import torch
 
         if device is None:
             device = next(item.device for item in items if is_torch(item) and item.device.type != "cpu")
         device = torch.device(device)
-        chws = [_labelled(i, item, lambda: self._prepare_torch(item, plan, in_format, device)) for i, item in enumerate(items)]
-        sizes = _padded_sizes([tuple(t.shape[-2:]) for t in chws], plan)
+        chws = [labelled(i, item, lambda: self._prepare_torch(item, plan, in_format, device)) for i, item in enumerate(items)]
+        sizes = padded_sizes([tuple(t.shape[-2:]) for t in chws], plan)
         scale = plan.rescale_factor if plan.do_rescale else None
         outs = []
         for t, (hh, ww) in zip(chws, sizes):
@@ -396,106 +306,8 @@ class BaseImageProcessor(ConfigMixin):
         return outs
 
 
-def _padded_sizes(sizes: list[tuple[int, int]], plan: _Plan) -> list[tuple[int, int]]:
-    """Each image's output height and width: its own, or the pad target when padding."""
-    if not plan.do_pad:
-        return [(int(h), int(w)) for h, w in sizes]
-    target = plan.pad_size or (max(int(h) for h, _ in sizes), max(int(w) for _, w in sizes))
-    for i, (h, w) in enumerate(sizes):
-        if h > target[0] or w > target[1]:
-            raise InputError(f"image {i} is {h}x{w}, larger than pad_size {target[0]}x{target[1]}", source=i)
-    return [tuple(target)] * len(sizes)  # type: ignore[list-item]
-
-
-def _finish(hwc: np.ndarray, slot: np.ndarray | None, size: tuple[int, int], plan: _Plan, out_format: str) -> np.ndarray:
-    """Rescale + normalise one ``(H, W, C)`` image into ``slot`` (a view into the batch) or a new array."""
-    height, width, channels = hwc.shape
-    if slot is None:
-        shape = (channels, *size) if out_format == CHANNELS_FIRST else (*size, channels)
-        slot = np.zeros(shape, plan.out_dtype(hwc.dtype))
-    view = slot.transpose(1, 2, 0) if out_format == CHANNELS_FIRST else slot
-    view = view[:height, :width]
-    scale = plan.rescale_factor if plan.do_rescale else None
-    if plan.do_normalize:
-        wanted = len(plan.image_mean) if isinstance(plan.image_mean, Sequence) else channels
-        if wanted != channels and not plan.do_convert_rgb:
-            raise InputError(
-                f"the image has {channels} channel(s) but image_mean has {wanted} values; "
-                "pass do_convert_rgb=True to convert grayscale, palette or RGBA images to RGB",
-                source="image_mean",
-            )
-        F.rescale_normalize(hwc, scale, plan.image_mean, plan.image_std, out=view, input_data_format=CHANNELS_LAST)
-    elif scale is not None:
-        view[...] = F.rescale(hwc, scale)
-    else:
-        view[...] = hwc
-    return slot
-
-
-def _labelled(index: int, item: Any, work: Any) -> Any:
-    """Run ``work``; errors name the item (its path when it has one, else its index)."""
-    source = os.fspath(item) if isinstance(item, (str, os.PathLike)) else index
-    try:
-        return work()
-    except InputError as exc:
-        if exc.source in (None, "image", "size", "image_mean", "image_std"):
-            raise InputError(f"image {index}: {exc}", source=source) from exc
-        raise
-    except FeatxError:
-        raise
-    except (ValueError, TypeError, OSError) as exc:
-        raise InputError(f"image {index} could not be processed: {exc}", source=source) from exc
-
-
-def _flatten(images: Any, in_format: str | None) -> tuple[list[Any], str | None]:
-    """A flat list of images and the input layout (inferred once, from the first array)."""
-    if images is None:
-        raise InputError("no images given", source="images")
-    if isinstance(images, (list, tuple)):
-        items: list[Any] = []
-        for entry in images:
-            if isinstance(entry, (list, tuple)):
-                items.extend(entry)
-            elif getattr(entry, "ndim", 0) == 4:
-                in_format = in_format or infer_channel_format(entry)
-                items.extend(entry)
-            else:
-                items.append(entry)
-    elif getattr(images, "ndim", 0) == 4:
-        in_format = in_format or infer_channel_format(images)
-        items = list(images)
-    else:
-        items = [images]
-    if not items:
-        raise InputError("no images given (empty list)", source="images")
-    first_format = in_format
-    for index, item in enumerate(items):
-        if isinstance(item, _SOURCES) or hasattr(item, "getbands"):
-            continue
-        if not (isinstance(item, np.ndarray) or is_torch(item)):
-            raise InputError(
-                f"image {index} is a {type(item).__name__}; expected a PIL image, NumPy array, torch tensor, "
-                "path, URL or bytes",
-                source=index,
-            )
-        if item.ndim == 3:
-            if in_format is None:
-                try:
-                    in_format = infer_channel_format(item)
-                except InputError as exc:
-                    raise InputError(f"image {index}: {exc}", source="input_data_format") from None
-            elif first_format is None and int(item.shape[0 if in_format == CHANNELS_FIRST else 2]) not in (1, 3, 4):
-                raise InputError(
-                    f"image {index} has shape {tuple(item.shape)}, which is not {in_format} like the first "
-                    "image; pass input_data_format",
-                    source="input_data_format",
-                )
-        elif item.ndim != 2:
-            raise InputError(f"image {index} has shape {tuple(item.shape)}; expected 2 or 3 dims", source=index)
-    return items, in_format
-
-
 def _wants_torch(items: list[Any], device: Any) -> bool:
+    """Whether to take the torch route: a non-CPU ``device``, or (without one) a tensor on an accelerator."""
     if device is not None:
         return str(device) != "cpu"
     return any(is_torch(item) and item.device.type != "cpu" for item in items)
@@ -574,7 +386,7 @@ class ConvNextImageProcessor(ViTImageProcessor):
 
     default_to_square: ClassVar[bool] = False
 
-    def resize_plan(self, height: int, width: int, plan: _Plan) -> tuple[tuple[int, int], tuple[int, int] | None]:
+    def resize_plan(self, height: int, width: int, plan: Plan) -> tuple[tuple[int, int], tuple[int, int] | None]:
         edge = (plan.size or {}).get("shortest_edge")
         if edge is None:
             raise ConfigError(f"ConvNextImageProcessor needs size with 'shortest_edge', got {plan.size}")
