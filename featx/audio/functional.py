@@ -24,7 +24,6 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from . import spectral as _spectral
 from .filters import (
     hertz_to_mel,
     kaldi_mel_banks,
