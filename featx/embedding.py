@@ -95,6 +95,12 @@ class Embedder:
             other.normalize = bool(normalize)
         return other
 
+    def preparer(self) -> Embedder:
+        """A copy without the model, cheap to send to worker processes: only `prepare` works on it."""
+        light = copy.copy(self)
+        light.model = None
+        return light
+
     # ---- preparing one input ---------------------------------------------------------------
     def _audio_window(self) -> float:
         kind = type(self.processor).__name__

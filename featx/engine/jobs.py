@@ -1,0 +1,287 @@
+"""What a batch job computes, independent of how it is scheduled.
+
+A job gives the engine: ``preparer`` (an object with a thread/process-safe ``prepare(src)``), the
+output ``manifest`` (recorded in ``OUT/_featx.json`` and each shard's schema metadata; its identity
+fields must match to resume), the Arrow ``schema``, the ``npy`` columns, and ``rows(batch)`` turning
+a batch of prepared inputs into output rows. The local engine (`featx.engine.local`) and a
+distributed one (e.g. Ray) share jobs, so both write the same layout.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, FeatxError, InputError
+from .workers import Prepared
+
+__all__ = ["EmbedJob", "FeaturesJob", "error_text", "embedder_from_manifest"]
+
+
+def error_text(exc: BaseException) -> str:
+    """The message written to the ``error`` column."""
+    text = str(exc) or type(exc).__name__
+    return text if isinstance(exc, FeatxError) else f"{type(exc).__name__}: {text}"
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+class EmbedJob:
+    """Embeddings of one model: one row per input, or per audio window with ``windows=True``."""
+
+    kind = "embeddings"
+
+    def __init__(self, embedder: Any, *, dtype: str = "auto", processor_options: dict[str, Any] | None = None,
+                 batch_size: int = 16, windows: bool = False, fmt: str = "parquet",
+                 npy_dtype: str = "float32") -> None:
+        if windows and embedder.modality != "audio":
+            raise ConfigError("--windows applies to audio models only")
+        if windows and embedder.pool == "none":
+            raise ConfigError("--windows needs a pooled embedding; use --pool cls|mean|pooler")
+        if fmt == "npy" and embedder.pool == "none":
+            raise ConfigError("--format npy needs one vector per row; token embeddings (--pool none) "
+                              "have no fixed shape: use --format parquet")
+        self.embedder = embedder
+        self.preparer = embedder
+        self.dtype = str(dtype)
+        self.processor_options = dict(processor_options or {})
+        self.batch_size = batch_size
+        self.windows = windows
+        self.fmt = fmt
+        self.npy_dtype = npy_dtype
+        self._model_ok = 0  # inputs the model has embedded so far
+
+    def manifest(self) -> dict[str, Any]:
+        e = self.embedder
+        processor = getattr(e, "processor", None)
+        return {
+            "kind": self.kind,
+            "featx_version": _version(),
+            "model": e.model_id,
+            "revision": e.revision,
+            "pool": e.pool,
+            "normalize": e.normalize,
+            "dtype": self.dtype,
+            "torch_dtype": str(e.torch_dtype).replace("torch.", ""),
+            "device": str(e.device),
+            "modality": e.modality,
+            "dim": int(e.dim),
+            "processor": type(processor).__name__ if processor is not None else None,
+            "processor_options": self.processor_options,
+            "sampling_rate": int(processor.sampling_rate) if e.modality == "audio" else None,
+            "windows": self.windows,
+            "format": self.fmt,
+            "npy_dtype": self.npy_dtype if self.fmt == "npy" else None,
+        }
+
+    def schema(self) -> Any:
+        import pyarrow as pa
+
+        vector = pa.list_(pa.float32(), int(self.embedder.dim))
+        embedding = pa.list_(vector) if self.embedder.pool == "none" else vector
+        fields = [pa.field("path", pa.string()), pa.field("embedding", embedding),
+                  pa.field("error", pa.string())]
+        if self.windows:
+            fields += [pa.field("window", pa.int32()), pa.field("start", pa.int64()),
+                       pa.field("end", pa.int64())]
+        return pa.schema(fields)
+
+    def npy_columns(self) -> dict[str, np.dtype]:
+        return {"embedding": np.dtype(self.npy_dtype)} if self.fmt == "npy" else {}
+
+    def _vectors(self, arrays: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
+        e = self.embedder
+        if self.windows:
+            return e.embed_windows(arrays, batch_size=self.batch_size)
+        return e.embed(arrays, batch_size=self.batch_size)
+
+    def rows(self, batch: list[Prepared]) -> list[list[dict[str, Any]]]:
+        """Rows per input of ``batch``, in order; a failing input gets one error row."""
+        out: list[list[dict[str, Any]] | None] = [None] * len(batch)
+        ok = [i for i, p in enumerate(batch) if p.error is None]
+        for i, p in enumerate(batch):
+            if p.error is not None:
+                out[i] = [self._error_row(p, p.error)]
+        if ok:
+            try:
+                vectors = self._vectors([batch[i].arrays for i in ok])
+            except Exception as exc:  # noqa: BLE001
+                if _out_of_memory(exc):  # not the input's fault: every later batch would fail too
+                    raise
+                if len(ok) == 1:
+                    out[ok[0]] = [self._error_row(batch[ok[0]], exc)]
+                else:  # find the input that broke the batch: retry one by one
+                    for i in ok:
+                        out[i] = self.rows([batch[i]])[0]
+                    self._check_model_works([out[i][0] for i in ok])
+                return [rows for rows in out if rows is not None]
+            self._model_ok += len(ok)
+            for i, vec in zip(ok, vectors):
+                out[i] = self._ok_rows(batch[i], vec)
+        return [rows for rows in out if rows is not None]
+
+    def _check_model_works(self, rows: list[dict[str, Any]]) -> None:
+        """Stop the job when the model has failed on every input so far (several of them): a
+        misconfiguration (e.g. a processor override giving sizes the model cannot take), not bad
+        files; writing an error row for each of millions of inputs would help no one."""
+        if self._model_ok == 0 and len(rows) > 1 and all(r.get("error") for r in rows):
+            raise FeatxError(f"the model fails on every input ({len(rows)} tried); first error: "
+                             f"{rows[0]['error']}")
+
+    def _ok_rows(self, p: Prepared, vec: np.ndarray) -> list[dict[str, Any]]:
+        if not np.isfinite(vec).all():
+            return [self._error_row(p, InputError("the model produced non-finite values", source=p.input.key))]
+        if not self.windows:
+            return [{"path": p.input.key, "embedding": vec}]
+        offsets = p.arrays.get("offsets")
+        return [
+            {"path": p.input.key, "embedding": vec[w], "window": w,
+             "start": int(offsets[w][0]) if offsets is not None else None,
+             "end": int(offsets[w][1]) if offsets is not None else None}
+            for w in range(vec.shape[0])
+        ]
+
+    @staticmethod
+    def _error_row(p: Prepared, exc: BaseException) -> dict[str, Any]:
+        return {"path": p.input.key, "embedding": None, "error": error_text(exc)}
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    torch = sys.modules.get("torch")  # the model ran, so torch is imported
+    oom = getattr(torch, "OutOfMemoryError", None) if torch is not None else None
+    return oom is not None and isinstance(exc, oom)
+
+
+def embedder_from_manifest(manifest: dict[str, Any], *, device: str | None = None) -> Any:
+    """The `Embedder` that reproduces the embeddings of an output folder (for search queries)."""
+    from ..embedding import Embedder
+
+    if manifest.get("kind") != "embeddings":
+        raise ConfigError("this output holds features, not embeddings")
+    return Embedder(manifest["model"], pool=manifest["pool"], normalize=manifest["normalize"],
+                    dtype=manifest.get("dtype", "auto"), device=device, revision=manifest.get("revision"),
+                    **manifest.get("processor_options", {}))
+
+
+class _FeaturePreparer:
+    """Decode + preprocess one input with a processor alone (picklable for worker processes)."""
+
+    def __init__(self, processor: Any) -> None:
+        self.processor = processor
+        self.modality = "audio" if getattr(type(processor), "type_key", "") == "feature_extractor_type" else "image"
+
+    def prepare(self, src: Any) -> dict[str, np.ndarray]:
+        if self.modality == "image":
+            from ..image.io import load_image
+
+            data: Any = load_image(src)
+            kwargs: dict[str, Any] = {}
+        else:
+            from ..audio import load_audio
+
+            rate = int(self.processor.sampling_rate)
+            data = load_audio(src, sampling_rate=rate)
+            data = data[0] if isinstance(data, tuple) else data
+            kwargs = {"sampling_rate": rate}
+        try:
+            out = self.processor(data, return_tensors="np", **kwargs)
+        except FeatxError:
+            raise
+        except Exception as exc:
+            raise InputError(f"preprocessing failed: {exc}", source=src if isinstance(src, str) else None) from exc
+        arrays = {}
+        for key, value in out.items():
+            array = np.asarray(value)
+            if array.dtype == object or not array.size:
+                continue
+            arrays[key] = array[0] if array.ndim and array.shape[0] == 1 else array
+        return arrays
+
+
+class FeaturesJob:
+    """The processor's output alone (pixel values, log-mel, waveforms) per input, for training."""
+
+    kind = "features"
+
+    def __init__(self, processor_id: str | os.PathLike[str], *, processor_options: dict[str, Any] | None = None,
+                 fmt: str = "parquet", npy_dtype: str = "float32") -> None:
+        from ..pipelines import load_processor
+
+        self.processor_id = os.fspath(processor_id)
+        self.processor_options = dict(processor_options or {})
+        processor = load_processor(processor_id, **self.processor_options)
+        self.preparer = _FeaturePreparer(processor)
+        self.fmt = fmt
+        self.npy_dtype = npy_dtype
+        self.keys = self._probe()
+
+    def _probe(self) -> dict[str, tuple[np.dtype, int]]:
+        """Output keys, dtypes and ranks, from preprocessing a blank input."""
+        if self.preparer.modality == "image":
+            from PIL import Image
+
+            sample: Any = Image.new("RGB", (64, 48))
+            out = self.preparer.processor(sample, return_tensors="np")
+        else:
+            rate = int(self.preparer.processor.sampling_rate)
+            out = self.preparer.processor(np.zeros(rate, np.float32), sampling_rate=rate, return_tensors="np")
+        keys = {}
+        for key, value in out.items():
+            array = np.asarray(value)
+            if array.dtype != object and array.size:
+                keys[key] = (array.dtype, array.ndim - 1)
+        if not keys:
+            raise ConfigError(f"{self.processor_id}: the processor returns no arrays to write")
+        return keys
+
+    def manifest(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "featx_version": _version(),
+            "processor": self.processor_id,
+            "processor_class": type(self.preparer.processor).__name__,
+            "processor_options": self.processor_options,
+            "processor_config": self.preparer.processor.to_dict(),
+            "modality": self.preparer.modality,
+            "columns": {k: str(d) for k, (d, _) in self.keys.items()},
+            "format": self.fmt,
+            "npy_dtype": self.npy_dtype if self.fmt == "npy" else None,
+        }
+
+    def schema(self) -> Any:
+        import pyarrow as pa
+
+        fields = [pa.field("path", pa.string())]
+        for key, (dtype, _) in self.keys.items():
+            fields.append(pa.field(key, pa.list_(pa.from_numpy_dtype(dtype))))
+            fields.append(pa.field(f"{key}_shape", pa.list_(pa.int32())))
+        fields.append(pa.field("error", pa.string()))
+        return pa.schema(fields)
+
+    def npy_columns(self) -> dict[str, np.dtype]:
+        if self.fmt != "npy":
+            return {}
+        return {k: (np.dtype(self.npy_dtype) if np.issubdtype(d, np.floating) else d) for k, (d, _) in self.keys.items()}
+
+    def rows(self, batch: list[Prepared]) -> list[list[dict[str, Any]]]:
+        rows = []
+        for p in batch:
+            if p.error is not None:
+                rows.append([{"path": p.input.key, "error": error_text(p.error)}])
+                continue
+            row: dict[str, Any] = {"path": p.input.key}
+            for key in self.keys:
+                value = p.arrays.get(key)
+                row[key] = value
+                row[f"{key}_shape"] = None if value is None else list(value.shape)
+            rows.append([row])
+        return rows

@@ -1,0 +1,198 @@
+"""Decode + preprocess in parallel workers, ahead of the model, in bounded memory.
+
+A feeder thread walks the inputs (skipping done ones and duplicates) and submits each to a pool of
+threads or processes; the futures go, in input order, into a bounded queue that the model loop
+drains. So workers keep preparing while the model runs, at most ``ahead`` inputs are in flight, and
+results come back in input order (a deterministic output, whatever the workers' timing).
+
+Threads are the default: PIL decoding, resizing and NumPy release the GIL, and results need no
+copying. Processes (``kind="process"``) help when a processor is Python-heavy; each process builds
+its own preparer once (spawned, so no forked torch state), and prepared arrays are pickled back.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from .sources import Input
+from .state import KeySet
+
+__all__ = ["Prepared", "FeedStats", "prefetch", "prepare_only", "batched", "unique_inputs"]
+
+_END = object()
+
+
+@dataclass
+class Prepared:
+    """An input and either its prepared arrays or the error that preparing it raised."""
+
+    input: Input
+    arrays: Any = None
+    error: BaseException | None = None
+
+
+@dataclass
+class FeedStats:
+    """Counts kept by the feeder thread (read by the progress display)."""
+
+    fed: int = 0
+    skipped: int = 0  # already in the output
+    skipped_failed: int = 0  # of those, written as error rows
+    duplicates: int = 0  # seen earlier in this run
+    finished: bool = False
+    error: BaseException | None = field(default=None, repr=False)
+
+
+def prepare_only(preparer: Any) -> Any:
+    """A copy of an `Embedder`-like object without its model, cheap to pickle into processes.
+
+    ``Embedder.prepare`` reads only the processor and modality settings, never the model."""
+    make = getattr(preparer, "preparer", None)
+    return make() if callable(make) else preparer
+
+
+_WORKER_PREPARE: Callable[[Any], Any] | None = None
+
+
+def _init_process(preparer: Any) -> None:
+    global _WORKER_PREPARE
+    import sys
+
+    if "torch" in sys.modules:  # N processes each using all cores would thrash
+        sys.modules["torch"].set_num_threads(1)
+    _WORKER_PREPARE = preparer.prepare
+
+
+def _prepare_in_process(src: Any) -> Any:
+    assert _WORKER_PREPARE is not None
+    return _WORKER_PREPARE(src)
+
+
+def _make_executor(preparer: Any, workers: int, kind: str) -> tuple[Executor, Callable[[Any], Any]]:
+    if kind == "thread":
+        return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="featx-prep"), preparer.prepare
+    if kind == "process":
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_process,
+                                   initargs=(prepare_only(preparer),))
+        return pool, _prepare_in_process
+    raise ValueError(f"worker kind must be 'thread' or 'process', not {kind!r}")
+
+
+def unique_inputs(inputs: Iterable[Input], done: KeySet, failed: KeySet | None, stats: FeedStats,
+                  limit: int | None, stop: threading.Event) -> Iterator[Input]:
+    """Inputs not yet written and not seen before in this run; ``limit`` counts distinct inputs,
+    done ones included, so re-running with the same --limit is a no-op."""
+    seen = KeySet()  # this run's keys; 8 bytes each like ``done``
+    for item in inputs:
+        if stop.is_set() or (limit is not None and len(seen) >= limit):
+            return
+        if not seen.add(item.key):
+            stats.duplicates += 1
+        elif len(done) and item.key in done:
+            stats.skipped += 1
+            if failed is not None and len(failed) and item.key in failed:
+                stats.skipped_failed += 1
+        else:
+            yield item
+
+
+
+
+def prefetch(
+    inputs: Iterable[Input],
+    preparer: Any,
+    *,
+    done: KeySet,
+    failed: KeySet | None = None,
+    workers: int = 2,
+    kind: str = "thread",
+    ahead: int = 64,
+    limit: int | None = None,
+    stats: FeedStats | None = None,
+) -> Iterator[Prepared]:
+    """Yield `Prepared` items in input order, preparing up to ``ahead`` of them in advance.
+
+    ``done`` holds keys to skip (already written), ``failed`` those of them written as errors
+    (counted in ``stats.skipped_failed``). Closing the generator (or an exception in the
+    consumer) stops the feeder and cancels pending work.
+    """
+    stats = stats if stats is not None else FeedStats()
+    if workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {workers}")
+    executor, fn = _make_executor(preparer, workers, kind)
+    futures: queue.Queue[Any] = queue.Queue(maxsize=max(1, ahead))
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                futures.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def feed() -> None:
+        try:
+            for item in unique_inputs(inputs, done, failed, stats, limit, stop):
+                fut = executor.submit(fn, item.src)
+                if not put((item, fut)):
+                    fut.cancel()
+                    return
+                stats.fed += 1
+        except BaseException as exc:  # a broken source (bad --column, unreadable list) ends the job
+            stats.error = exc
+        finally:
+            stats.finished = True
+            put(_END)
+
+    feeder = threading.Thread(target=feed, name="featx-feed", daemon=True)
+    feeder.start()
+    try:
+        while True:
+            entry = futures.get()
+            if entry is _END:
+                break
+            item, fut = entry
+            try:
+                arrays = fut.result()
+            except BrokenExecutor:  # a dead worker process: every later input would fail too
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure of one input becomes its error row
+                yield Prepared(item, error=exc)
+                continue
+            yield Prepared(item, arrays=arrays)
+        if stats.error is not None:
+            raise stats.error
+    finally:
+        stop.set()
+        while True:  # unblock the feeder and drop queued work
+            try:
+                entry = futures.get_nowait()
+            except queue.Empty:
+                break
+            if entry is not _END:
+                entry[1].cancel()
+        feeder.join(timeout=5)
+        executor.shutdown(wait=False, cancel_futures=True)
+
+
+def batched(items: Iterator[Prepared], size: int) -> Iterator[list[Prepared]]:
+    """Group consecutive items into lists of ``size`` (the last may be shorter)."""
+    batch: list[Prepared] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+

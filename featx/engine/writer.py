@@ -1,0 +1,193 @@
+"""Parquet shards (and aligned .npy shards), each written atomically: temp file, fsync, rename.
+
+A shard is ``OUT/part-NNNNNN.parquet``; with ``--format npy`` its rows are also in
+``OUT/_npy/part-NNNNNN.npy`` (``part-NNNNNN.<column>.npy`` for columns other than ``embedding``), rows
+in the same order, error rows filled with NaN (0 for integer features). The .npy files land first and
+the Parquet last, so a visible Parquet shard always has its .npy files; orphans of a crash are removed
+on the next start (see `featx.engine.state`).
+
+Column types: ``string``/integers as given; ``fixed_size_list<float32>[dim]`` for pooled embeddings;
+``list<fixed_size_list<float32>[dim]>`` for token embeddings (``--pool none``); ``list<T>`` for
+flattened feature tensors. ``None`` is a null (error rows).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from .state import NPY_DIR, TMP_PREFIX
+
+__all__ = ["ShardWriter", "shard_name", "drop_error_rows", "MAX_SHARD_BYTES"]
+
+MAX_SHARD_BYTES = 256 * 2**20  # flush early when rows are large (token embeddings, pixel values)
+
+
+def shard_name(index: int) -> str:
+    return f"part-{index:06d}.parquet"
+
+
+def _fsync_replace(tmp: Path, final: Path) -> None:
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, final)
+
+
+def _column(values: list[Any], typ: Any) -> Any:
+    """One Arrow array from Python/NumPy row values; None -> null."""
+    import pyarrow as pa
+
+    mask = np.array([v is None for v in values], dtype=bool)
+    if pa.types.is_fixed_size_list(typ):
+        size = typ.list_size
+        vtype = typ.value_type
+        flat = np.zeros((len(values), size), dtype=vtype.to_pandas_dtype())
+        for i, v in enumerate(values):
+            if v is not None:
+                flat[i] = np.asarray(v).reshape(size)
+        return pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1), type=vtype), size,
+                                                 mask=pa.array(mask) if mask.any() else None)
+    if pa.types.is_list(typ) and pa.types.is_fixed_size_list(typ.value_type):
+        size = typ.value_type.list_size
+        ptype = typ.value_type.value_type.to_pandas_dtype()
+        parts = [np.asarray(v, dtype=ptype).reshape(-1, size) for v in values if v is not None]
+        counts = [0 if v is None else np.asarray(v).reshape(-1, size).shape[0] for v in values]
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+        flat = np.concatenate(parts).reshape(-1) if parts else np.zeros(0, dtype=ptype)
+        inner = pa.FixedSizeListArray.from_arrays(pa.array(flat, type=typ.value_type.value_type), size)
+        return pa.ListArray.from_arrays(pa.array(offsets), inner,
+                                        mask=pa.array(mask) if mask.any() else None)
+    if pa.types.is_list(typ) and not pa.types.is_list(typ.value_type):
+        ptype = typ.value_type.to_pandas_dtype()
+        parts = [np.asarray(v, dtype=ptype).reshape(-1) for v in values if v is not None]
+        counts = [0 if v is None else int(np.asarray(v).size) for v in values]
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+        flat = np.concatenate(parts) if parts else np.zeros(0, dtype=ptype)
+        return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, type=typ.value_type),
+                                        mask=pa.array(mask) if mask.any() else None)
+    return pa.array(values, type=typ)
+
+
+def _npy_stack(values: list[Any], dtype: np.dtype, column: str) -> np.ndarray:
+    shapes = {np.asarray(v).shape for v in values if v is not None}
+    if len(shapes) > 1:
+        raise ConfigError(f"--format npy needs one shape per column; {column!r} has {sorted(shapes)} "
+                          f"(use --format parquet)")
+    shape = shapes.pop() if shapes else (0,)
+    fill = np.nan if np.issubdtype(dtype, np.floating) else 0
+    out = np.full((len(values), *shape), fill, dtype=dtype)
+    for i, v in enumerate(values):
+        if v is not None:
+            out[i] = v
+    return out
+
+
+class ShardWriter:
+    """Buffers rows and writes a shard every ``shard_size`` rows (or `MAX_SHARD_BYTES`).
+
+    ``schema`` is a ``pyarrow.Schema``; ``metadata`` is stored as JSON under the ``featx`` key of the
+    Parquet schema metadata; ``npy`` maps column names to the NumPy dtype of their .npy shards.
+    Rows of one input must be added together (`add_rows`) so that a shard never splits an input.
+    """
+
+    def __init__(self, out: str | os.PathLike[str], schema: Any, *, metadata: dict[str, Any],
+                 shard_size: int = 8192, start_index: int = 0,
+                 npy: dict[str, np.dtype] | None = None) -> None:
+        if shard_size < 1:
+            raise ConfigError(f"--shard-size must be >= 1, got {shard_size}")
+        self.out = Path(out)
+        self.schema = schema.with_metadata({b"featx": json.dumps(metadata, sort_keys=True).encode()})
+        self.shard_size = shard_size
+        self.index = start_index
+        self.npy = dict(npy or {})
+        self._rows: dict[str, list[Any]] = {name: [] for name in schema.names}
+        self._nbytes = 0
+        self.rows_written = 0
+        self.shards_written: list[Path] = []
+
+    @property
+    def buffered(self) -> int:
+        return len(self._rows["path"])
+
+    def add_rows(self, rows: list[dict[str, Any]]) -> None:
+        """Add the rows of ONE input; flushes afterwards when the shard is full."""
+        for row in rows:
+            for name, values in self._rows.items():
+                value = row.get(name)
+                values.append(value)
+                if isinstance(value, np.ndarray):
+                    self._nbytes += value.nbytes
+        if self.buffered >= self.shard_size or self._nbytes >= MAX_SHARD_BYTES:
+            self.flush()
+
+    def flush(self) -> Path | None:
+        """Write the buffered rows as one shard; returns its path (None when nothing was buffered)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not self.buffered:
+            return None
+        name = shard_name(self.index)
+        stem = name.rsplit(".", 1)[0]
+        if self.npy:
+            folder = self.out / NPY_DIR
+            folder.mkdir(exist_ok=True)
+            for column, dtype in self.npy.items():
+                array = _npy_stack(self._rows[column], np.dtype(dtype), column)
+                fname = f"{stem}.npy" if column == "embedding" else f"{stem}.{column}.npy"
+                tmp = folder / (TMP_PREFIX + fname)
+                np.save(tmp, array)  # np.save would append .npy to a name without it
+                _fsync_replace(tmp, folder / fname)
+        arrays = [_column(self._rows[f.name], f.type) for f in self.schema]
+        table = pa.Table.from_arrays(arrays, schema=self.schema)
+        tmp = self.out / (TMP_PREFIX + name)
+        pq.write_table(table, tmp)
+        final = self.out / name
+        _fsync_replace(tmp, final)
+        self.rows_written += table.num_rows
+        self.shards_written.append(final)
+        self.index += 1
+        self._rows = {n: [] for n in self._rows}
+        self._nbytes = 0
+        return final
+
+    def close(self) -> None:
+        self.flush()
+
+
+def drop_error_rows(out: str | os.PathLike[str]) -> int:
+    """Rewrite the shards of ``out`` without their error rows (for ``--retry-failed``); returns how
+    many rows were dropped. Each shard's .npy files are replaced atomically first, then the Parquet:
+    after a crash in between, the .npy files already hold only the kept rows (recognised by their
+    row count and left alone) and the next call rewrites the Parquet to match."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from .state import shard_paths
+
+    dropped = 0
+    for shard in shard_paths(out):
+        table = pq.read_table(shard)
+        keep = pc.is_null(table.column("error"))
+        n_drop = table.num_rows - pc.sum(keep.cast("int64")).as_py()
+        if not n_drop:
+            continue
+        mask = keep.to_numpy(zero_copy_only=False)
+        stem = shard.name.rsplit(".", 1)[0]
+        npy_dir = shard.parent / NPY_DIR
+        for npy in sorted(npy_dir.glob(f"{stem}.*npy")) if npy_dir.is_dir() else []:
+            array = np.load(npy)
+            if array.shape[0] == table.num_rows:
+                tmp = npy.with_name(TMP_PREFIX + npy.name)
+                np.save(tmp, array[mask])
+                _fsync_replace(tmp, npy)
+        tmp = shard.with_name(TMP_PREFIX + shard.name)
+        pq.write_table(table.filter(keep), tmp)
+        _fsync_replace(tmp, shard)
+        dropped += n_drop
+    return dropped

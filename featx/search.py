@@ -1,0 +1,250 @@
+"""Cosine search over an embeddings folder written by ``featx embed``.
+
+Exact search streams the shards one at a time (memory: one shard plus k candidates per query) and
+scores with one matrix product per shard. ``build_index`` writes an approximate USearch HNSW index
+beside the shards (``OUT/_index.usearch`` + ``OUT/_index.json``); `search` uses it when it is present
+and still matches the shards (a shard added or rewritten since makes it stale: exact search is used
+and a warning says to rebuild). Scores are cosine similarities in [-1, 1] either way.
+
+A query is a row's ``path`` in the folder (its stored embedding; mean of its windows for per-window
+audio rows) or a file/URL, embedded with the model and options the folder's manifest records.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError, InputError
+from .engine.state import read_manifest, shard_paths, write_json_atomic
+
+__all__ = ["Hit", "search", "exact_search", "index_search", "build_index", "load_embeddings",
+           "resolve_queries", "INDEX_FILE", "INDEX_META"]
+
+INDEX_FILE = "_index.usearch"
+INDEX_META = "_index.json"
+
+
+@dataclass
+class Hit:
+    """One search result: the row's path, cosine score, and window offsets for per-window rows."""
+
+    path: str
+    score: float
+    window: int | None = None
+    start: int | None = None
+    end: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None or k in ("path", "score")}
+
+
+def _manifest(out: str | os.PathLike[str]) -> dict[str, Any]:
+    manifest = read_manifest(out)
+    if manifest is None:
+        raise ConfigError(f"{out} is not a featx output folder (no {out}/_featx.json)")
+    if manifest.get("kind") != "embeddings":
+        raise ConfigError(f"{out} holds {manifest.get('kind')}, not embeddings: nothing to search")
+    if manifest.get("pool") == "none":
+        raise ConfigError(f"{out} holds token embeddings (--pool none); search needs one vector per row")
+    return manifest
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(norms, 1e-12)
+
+
+def _shard_arrays(shard: Path, dim: int) -> tuple[Any, np.ndarray, np.ndarray]:
+    """(table, row numbers of valid rows, their embeddings [n, dim] float32) of one shard."""
+    import pyarrow.parquet as pq
+
+    names = pq.ParquetFile(shard).schema_arrow.names
+    columns = [c for c in ("path", "embedding", "window", "start", "end") if c in names]
+    table = pq.read_table(shard, columns=columns)
+    col = table.column("embedding").combine_chunks()
+    values = col.values.to_numpy(zero_copy_only=False).reshape(-1, dim)
+    valid = col.is_valid().to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(valid)
+    return table, rows, np.ascontiguousarray(values[rows], dtype=np.float32)
+
+
+def load_embeddings(out: str | os.PathLike[str]) -> Iterator[tuple[Path, Any, np.ndarray, np.ndarray]]:
+    """Per shard: (shard path, table, valid row numbers, embeddings). Error rows are left out."""
+    manifest = _manifest(out)
+    for shard in shard_paths(out):
+        table, rows, emb = _shard_arrays(shard, int(manifest["dim"]))
+        yield shard, table, rows, emb
+
+
+def _hit(table: Any, row: int, score: float) -> Hit:
+    hit = Hit(path=table.column("path")[row].as_py(), score=float(score))
+    if "window" in table.column_names:
+        hit.window = table.column("window")[row].as_py()
+        hit.start = table.column("start")[row].as_py()
+        hit.end = table.column("end")[row].as_py()
+    return hit
+
+
+def exact_search(out: str | os.PathLike[str], queries: np.ndarray, k: int = 10) -> list[list[Hit]]:
+    """Top-``k`` rows by cosine similarity for each query vector ([q, dim]), best first."""
+    q = _unit(np.atleast_2d(np.asarray(queries, dtype=np.float32)))
+    best: list[list[Hit]] = [[] for _ in range(len(q))]
+    for _, table, rows, emb in load_embeddings(out):
+        if not len(rows):
+            continue
+        scores = q @ _unit(emb).T  # [q, n]
+        kk = min(k, scores.shape[1])
+        top = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
+        for i in range(len(q)):
+            best[i].extend(_hit(table, int(rows[j]), scores[i, j]) for j in top[i])
+            best[i] = sorted(best[i], key=lambda h: -h.score)[:k]
+    return best
+
+
+def _fingerprint(out: str | os.PathLike[str]) -> list[list[Any]]:
+    return [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in shard_paths(out)]
+
+
+def build_index(out: str | os.PathLike[str], *, connectivity: int = 16, expansion_add: int = 128,
+                expansion_search: int = 64, dtype: str = "f32") -> dict[str, Any]:
+    """Build the USearch index of ``out``'s valid rows; returns the index description it stores.
+
+    Keys are global row numbers (shard order, then row order); ``_index.json`` maps them back to
+    shards and records the shards' names, sizes and mtimes to detect a stale index."""
+    usearch = require_usearch()
+    manifest = _manifest(out)
+    index = usearch.Index(ndim=int(manifest["dim"]), metric="cos", dtype=dtype, connectivity=connectivity,
+                          expansion_add=expansion_add, expansion_search=expansion_search)
+    shards, first = [], 0
+    for shard, table, rows, emb in load_embeddings(out):
+        if len(rows):
+            index.add((rows + first).astype(np.uint64), emb)
+        shards.append([shard.name, table.num_rows, first])
+        first += table.num_rows
+    folder = Path(out)
+    tmp = folder / ("_tmp-" + INDEX_FILE)
+    index.save(str(tmp))
+    os.replace(tmp, folder / INDEX_FILE)
+    meta = {"shards": shards, "fingerprint": _fingerprint(out), "size": len(index), "dim": int(manifest["dim"]),
+            "dtype": dtype, "connectivity": connectivity, "expansion_search": expansion_search}
+    write_json_atomic(folder / INDEX_META, meta)
+    return meta
+
+
+def require_usearch() -> Any:
+    from .errors import require
+
+    return require("usearch.index", "index", purpose="featx index")
+
+
+def _index_meta(out: str | os.PathLike[str]) -> dict[str, Any] | None:
+    path = Path(out) / INDEX_META
+    if not path.is_file() or not (Path(out) / INDEX_FILE).is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def index_state(out: str | os.PathLike[str]) -> str:
+    """The index's state: "fresh", "stale" (shards changed since it was built) or "missing"."""
+    meta = _index_meta(out)
+    if meta is None:
+        return "missing"
+    return "fresh" if meta["fingerprint"] == _fingerprint(out) else "stale"
+
+
+def index_search(out: str | os.PathLike[str], queries: np.ndarray, k: int = 10) -> list[list[Hit]]:
+    """Approximate top-``k`` with the stored index (`ConfigError` when missing or stale)."""
+    import pyarrow.parquet as pq
+
+    state = index_state(out)
+    if state != "fresh":
+        raise ConfigError(f"{out}: the index is {state}; run `featx index {out}`")
+    usearch = require_usearch()
+    meta = _index_meta(out)
+    assert meta is not None
+    index = usearch.Index.restore(str(Path(out) / INDEX_FILE))
+    index.expansion_search = max(int(meta.get("expansion_search", 64)), 2 * k)  # not kept by save()
+    q = np.atleast_2d(np.asarray(queries, dtype=np.float32))
+    matches = index.search(q, k)
+    keys = np.atleast_2d(matches.keys)
+    dist = np.atleast_2d(matches.distances)
+    # one query gives a Matches (no .counts), several a BatchMatches
+    counts = np.atleast_1d(getattr(matches, "counts", len(matches.keys)))
+    starts = np.array([s[2] for s in meta["shards"]])
+    tables: dict[int, Any] = {}
+    results: list[list[Hit]] = []
+    for i in range(len(q)):
+        hits = []
+        for key, d in zip(keys[i][: counts[i]], dist[i][: counts[i]]):
+            s = int(np.searchsorted(starts, int(key), side="right") - 1)
+            if s not in tables:
+                name = meta["shards"][s][0]
+                names = pq.ParquetFile(Path(out) / name).schema_arrow.names
+                tables[s] = pq.read_table(Path(out) / name,
+                                          columns=[c for c in ("path", "window", "start", "end") if c in names])
+            hits.append(_hit(tables[s], int(key) - int(starts[s]), 1.0 - float(d)))
+        results.append(hits)
+    return results
+
+
+def resolve_queries(out: str | os.PathLike[str], queries: Sequence[str], *, device: str | None = "auto") -> np.ndarray:
+    """Query vectors [q, dim]: a row's stored embedding when the query is a ``path`` in ``out``,
+    else the query file/URL embedded with the folder's model and options."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    manifest = _manifest(out)
+    dim = int(manifest["dim"])
+    sums = {q: np.zeros(dim, np.float64) for q in queries}
+    counts = dict.fromkeys(queries, 0)
+    wanted = pa.array(list(dict.fromkeys(queries)), pa.string())
+    for _, table, rows, emb in load_embeddings(out):
+        paths = table.column("path").take(pa.array(rows, pa.int64())) if len(rows) else None
+        if paths is None:
+            continue
+        hits = np.flatnonzero(pc.is_in(paths, value_set=wanted).to_numpy(zero_copy_only=False))
+        for j in hits:
+            key = paths[int(j)].as_py()
+            sums[key] += emb[j]
+            counts[key] += 1
+    missing = [q for q in queries if not counts[q]]
+    if missing:
+        for q in missing:
+            if not (q.startswith(("http://", "https://")) or os.path.isfile(q)):
+                raise InputError(f"query {q!r} is neither a row of {out} nor a readable file", source=q)
+        from .engine.jobs import embedder_from_manifest
+
+        embedder = embedder_from_manifest(manifest, device=device)
+        for q, vec in zip(missing, embedder.embed([embedder.prepare(q) for q in missing])):
+            sums[q] = vec.astype(np.float64)
+            counts[q] = 1
+    return np.stack([sums[q] / counts[q] for q in queries]).astype(np.float32)
+
+
+def search(out: str | os.PathLike[str], queries: Sequence[str], k: int = 10, *, method: str = "auto",
+           device: str | None = "auto") -> list[list[Hit]]:
+    """Top-``k`` hits per query. ``method``: "exact", "index" (error if missing/stale), or "auto"
+    (the index when fresh, else exact; a stale index gives a warning). ``device`` embeds query
+    files ("auto": CUDA when available)."""
+    if k < 1:
+        raise ConfigError(f"-k must be >= 1, got {k}")
+    vectors = resolve_queries(out, queries, device=device)
+    if method == "auto":
+        state = index_state(out)
+        if state == "stale":
+            warnings.warn(f"{out}: the index is older than the shards; using exact search "
+                          f"(rebuild with `featx index {out}`)", stacklevel=2)
+        method = "index" if state == "fresh" else "exact"
+    if method == "index":
+        return index_search(out, vectors, k)
+    if method == "exact":
+        return exact_search(out, vectors, k)
+    raise ConfigError(f"search method must be auto, exact or index, not {method!r}")
