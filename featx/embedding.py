@@ -85,6 +85,13 @@ class Embedder:
         self.dim = int(getattr(self.model, "hidden_size", 0) or model_hidden_size(getattr(self.model, "config", {})))
         self.input_name: str = self.model.main_input_name
         self._window_s = self._audio_window() if self.modality == "audio" else None
+        # Wav2Vec2 checkpoints whose extractor says return_attention_mask=False (group-norm ones such
+        # as wav2vec2-base) were trained without masks: run them unmasked, as the reference advises,
+        # and use the mask for pooling only.
+        self._mask_to_model = not (
+            type(self.processor).__name__.startswith("Wav2Vec2")
+            and not getattr(self.processor, "return_attention_mask", True)
+        )
 
     def with_options(self, pool: str | None = None, normalize: bool | None = None) -> Embedder:
         """A view sharing this model and processor with other pooling/normalization."""
@@ -157,6 +164,8 @@ class Embedder:
             kwargs.update(return_attention_mask=True)
         out = self.processor(pieces, **kwargs)
         arrays = {k: np.asarray(v) for k, v in out.items()}
+        if type(self.processor).__name__.startswith("AST"):
+            arrays["attention_mask"] = _kaldi_frame_mask(pieces, rate, int(self.processor.max_length))
         arrays["offsets"] = offsets
         return arrays
 
@@ -204,7 +213,12 @@ class Embedder:
             if tensor.is_floating_point():
                 tensor = tensor.to(self.torch_dtype)
             inputs[key] = tensor
+        mask = inputs.get("attention_mask")
+        if mask is not None and not self._mask_to_model:
+            del inputs["attention_mask"]
         output = self.model(**inputs)
+        if mask is not None and output.attention_mask is None:
+            output.attention_mask = self.model.output_attention_mask(mask)
         pooled = pool_output(self.model, output, self.pool).float()
         if self.normalize:
             pooled = torch.nn.functional.normalize(pooled, dim=-1)
@@ -294,6 +308,13 @@ def _collate(items: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
             row[: a.shape[0]] = a
         out[key] = padded
     return out
+
+
+def _kaldi_frame_mask(pieces: list[np.ndarray], rate: int, max_frames: int) -> np.ndarray:
+    """Which of the max_frames fbank rows hold real audio (25 ms frames every 10 ms, no centring)."""
+    frame, shift = int(rate * 0.025), int(rate * 0.010)
+    real = [0 if len(p) < frame else min(max_frames, 1 + (len(p) - frame) // shift) for p in pieces]
+    return (np.arange(max_frames)[None, :] < np.array(real)[:, None]).astype(np.int32)
 
 
 def _stack_ragged(block: list[torch.Tensor]) -> np.ndarray:

@@ -31,15 +31,13 @@ def check_pool(model: Any, pool: str) -> str:
     if pool not in POOLINGS:
         raise ConfigError(f"pool must be one of {', '.join(POOLINGS)}, not {pool!r}")
     if pool == "pooler":
-        if not getattr(model, "has_pooler", False):
-            raise ConfigError(
-                f"{type(model).__name__} has no pooler; use pool='cls' or pool='mean'"
-            )
         if getattr(model, "pooler_is_random", False):
             raise ConfigError(
                 "this checkpoint has no pooler weights (a classifier checkpoint loaded as a bare encoder), "
                 "so its pooler would be randomly initialised noise; use pool='cls' or pool='mean'"
             )
+        if not getattr(model, "has_pooler", False):
+            raise ConfigError(f"{type(model).__name__} has no pooler; use pool='cls' or pool='mean'")
     if pool == "cls" and getattr(model, "num_prefix_tokens", 0) == 0:
         raise ConfigError(f"{type(model).__name__} has no class token; use pool='mean' or 'pooler'")
     return pool

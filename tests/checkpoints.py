@@ -55,11 +55,11 @@ def build(kind: str, folder: Path, seed: int = 0) -> Path:
         )
     elif kind == "audio-spectrogram-transformer":
         model = tf.ASTModel(tf.ASTConfig(**TINY, max_length=128, num_mel_bins=128))
-    elif kind == "wav2vec2":
+    elif kind in ("wav2vec2", "wav2vec2-group"):
+        norm = dict(feat_extract_norm="layer", do_stable_layer_norm=True) if kind == "wav2vec2" else {}
         model = tf.Wav2Vec2Model(
             tf.Wav2Vec2Config(**TINY, conv_dim=(16, 16), conv_stride=(5, 4), conv_kernel=(10, 4),
-                              num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=2, vocab_size=10,
-                              feat_extract_norm="layer", do_stable_layer_norm=True)
+                              num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=2, vocab_size=10, **norm)
         )
     else:
         raise ValueError(kind)
@@ -70,6 +70,8 @@ def build(kind: str, folder: Path, seed: int = 0) -> Path:
         tf.ASTFeatureExtractor(max_length=128).save_pretrained(folder)
     elif kind == "wav2vec2":
         tf.Wav2Vec2FeatureExtractor(return_attention_mask=True).save_pretrained(folder)
+    elif kind == "wav2vec2-group":  # like wav2vec2-base: trained without attention masks
+        tf.Wav2Vec2FeatureExtractor(return_attention_mask=False).save_pretrained(folder)
     else:
         _image_processor(kind).save_pretrained(folder)
     return folder

@@ -144,3 +144,32 @@ def test_wav2vec2_mean_pool_excludes_padding(tiny_checkpoint):
     alone = ours(short, pool="mean", return_tensors=True)
     batched = ours([short, long], pool="mean", batch_size=2, return_tensors=True)
     torch.testing.assert_close(batched[0], alone[0], atol=1e-4, rtol=1e-4)
+
+
+def test_ast_mean_pool_skips_padded_patches(tiny_checkpoint):
+    ours = featx.pipeline("audio-feature-extraction", model=tiny_checkpoint("audio-spectrogram-transformer"), dtype="float32")
+    wave = _speechlike(0.5)
+    real_frames = 1 + (wave.size - 400) // 160
+    tokens = ours(wave, return_tensors=True)[0]
+    mean = ours(wave, pool="mean", return_tensors=True)[0]
+    f, t = ours.model.grid
+    keep = torch.tensor([(i % t) * ours.model.time_stride < real_frames for i in range(f * t)])
+    assert 0 < int(keep.sum()) < f * t
+    torch.testing.assert_close(mean, tokens[2:][keep].mean(dim=0), atol=1e-5, rtol=1e-5)
+
+
+def test_group_norm_wav2vec2_runs_unmasked_but_pools_real_frames(tiny_checkpoint):
+    import transformers as tf
+
+    folder = tiny_checkpoint("wav2vec2-group")
+    ours = featx.pipeline("audio-feature-extraction", model=folder, dtype="float32")
+    short, long = _speechlike(0.5, seed=3), _speechlike(1.0, seed=4)
+    pooled = ours([short, long], pool="mean", batch_size=2, return_tensors=True)
+    ref = tf.Wav2Vec2Model.from_pretrained(folder).eval()
+    fe = tf.Wav2Vec2FeatureExtractor.from_pretrained(folder)
+    batch = fe([short, long], sampling_rate=16000, padding=True, return_attention_mask=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = ref(batch.input_values).last_hidden_state  # no mask, as the reference advises
+    frames = ref._get_feat_extract_output_lengths(batch.attention_mask.sum(-1))
+    expected = torch.stack([hidden[i, : int(n)].mean(dim=0) for i, n in enumerate(frames)])
+    torch.testing.assert_close(pooled, expected, atol=1e-4, rtol=1e-4)

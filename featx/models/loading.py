@@ -255,6 +255,10 @@ class EncoderModel(nn.Module):
         """Checkpoint names to this module's names; drops weights that are not the encoder's."""
         return dict(state_dict)
 
+    def output_attention_mask(self, attention_mask: Tensor) -> Tensor | None:
+        """The padding mask at the output's token rate for an input mask; None: no padding to skip."""
+        return None
+
     def drop_modules(self, prefixes: tuple[str, ...]) -> None:
         """Set the top-level submodules named by ``prefixes`` (``"pooler."``) to None."""
         for prefix in prefixes:

@@ -20,7 +20,8 @@ from ..registry import register
 from .layers import Encoder, EncoderLayer, EncoderOutput, get_activation, interpolate_pos_grid, rename_keys
 from .loading import EncoderModel
 
-__all__ = ["ViTOptions", "ViTEncoder", "ViTModel", "DeiTModel", "Dinov2Model"]
+__all__ = [
+    "VIT_RENAMES","ViTOptions", "ViTEncoder", "ViTModel", "DeiTModel", "Dinov2Model"]
 
 
 def _pair(value: Any) -> tuple[int, int]:
@@ -121,7 +122,7 @@ class Pooler(nn.Module):
 
 
 # Checkpoint names (the reference's saved layout, plus transformers 5's in-memory names) to ours.
-_RENAMES: list[tuple[str, str]] = [
+VIT_RENAMES: list[tuple[str, str]] = [
     (r"^encoder\.layer\.(\d+)\.", r"encoder.layers.\1."),
     (r"^layers\.(\d+)\.", r"encoder.layers.\1."),
     (r"\.attention\.attention\.(query|key|value)\.", r".attention.\1."),
@@ -206,7 +207,7 @@ class ViTEncoder(EncoderModel):
                 stripped[key] = value
             elif key.startswith("layers."):  # transformers 5 layout without the encoder prefix
                 stripped[key] = value
-        out = rename_keys(stripped, _RENAMES)
+        out = rename_keys(stripped, VIT_RENAMES)
         _fuse_swiglu(out)
         return out
 
