@@ -3,7 +3,8 @@
 Builds 64 real-looking photos of mixed sizes (640x480 to 1920x1080) from the images that ship with
 scikit-image, then times ViT, CLIP and ConvNeXt preprocessing of the whole batch from in-memory PIL
 images and from JPEG files on disk, and prints the speedup and the largest difference. Also shows the
-opt-in reduced-size JPEG decode (``draft``) with its accuracy cost.
+opt-in reduced-size JPEG decode (``draft``) with its accuracy cost, and the resize kernel alone against
+``PIL.Image.resize`` in single-thread CPU time (steady even on a busy machine).
 
     python bench/images.py            # 64 photos, best of 3
     python bench/images.py --quick    # 16 photos, one run
@@ -75,6 +76,46 @@ def timed(fn, repeat: int) -> tuple[float, float, object]:
     return best
 
 
+def cpu_time(fn, repeat: int, number: int = 10) -> float:
+    """Best CPU seconds per call of ``fn`` (one thread, so CPU time is the work done)."""
+    fn()
+    best = float("inf")
+    for _ in range(max(repeat, 3)):
+        start = time.process_time()
+        for _ in range(number):
+            fn()
+        best = min(best, (time.process_time() - start) / number)
+    return best
+
+
+def kernel_table(photos: list, repeat: int) -> None:
+    """The resize alone: featx's kernel (one thread) against ``PIL.Image.resize`` on the same photo."""
+    from PIL import Image
+
+    from featx.image import resample
+
+    print(f"resize kernel alone, single-thread CPU time (numba kernel: {resample.have_kernel()})")
+    header = f"{'photo':11} {'filter':9} {'PIL':>9} {'featx PIL':>10} {'ratio':>6} {'featx array':>12} {'ratio':>6}  exact"
+    print(header)
+    print("-" * len(header))
+    by_size = {p.size: p for p in photos}
+    for width, height in [(1920, 1080), (640, 480)]:
+        photo = by_size.get((width, height)) or photos[0].resize((width, height), Image.Resampling.BICUBIC)
+        array = np.asarray(photo)
+        for name, code in [("bilinear", 2), ("bicubic", 3), ("lanczos", 1)]:
+            want = np.asarray(photo.resize((224, 224), code, reducing_gap=None))
+            exact = np.array_equal(resample.resize_pil_image(photo, (224, 224), code), want) and np.array_equal(
+                resample.resize_uint8(array, (224, 224), code), want
+            )
+            t_pil = cpu_time(lambda: photo.resize((224, 224), code, reducing_gap=None), repeat)
+            t_img = cpu_time(lambda: resample.resize_pil_image(photo, (224, 224), code, threads=1), repeat)
+            t_arr = cpu_time(lambda: resample.resize_uint8(array, (224, 224), code, threads=1), repeat)
+            print(f"{width}x{height:<6} {name:9} {t_pil * 1e3:6.2f} ms {t_img * 1e3:7.2f} ms {t_pil / t_img:5.1f}x "
+                  f"{t_arr * 1e3:9.2f} ms {t_pil / t_arr:5.1f}x  {exact}")  # fmt: skip
+    print("(featx PIL: from a PIL image, read in place; featx array: from an (H, W, 3) uint8 array)")
+    print()
+
+
 def max_diff(a, b) -> float:
     return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
 
@@ -94,9 +135,15 @@ def main() -> None:
     from featx.image import functional
 
     photos = build_photos(count)
+    start = time.perf_counter()
+    featx.ViTImageProcessor()(photos[:1], return_tensors="np")
+    first_call = time.perf_counter() - start
     pixels = sum(p.width * p.height for p in photos)
     print(f"{count} photos, {pixels / count / 1e6:.2f} MP on average; featx threads: {functional._num_threads()}, "
           f"cores: {os.cpu_count()}; best of {repeat}")  # fmt: skip
+    print(f"featx's first call in this process: {first_call:.2f} s (loading the compiled kernel; the first run "
+          "on a machine also compiles it)\n")  # fmt: skip
+    kernel_table(photos, repeat)
     folder = Path(tempfile.mkdtemp(prefix="featx-bench-"))
     paths = []
     for i, photo in enumerate(photos):
@@ -117,6 +164,7 @@ def main() -> None:
     for label, cls_name in configs:
         ours = getattr(featx, cls_name)()
         ref = getattr(transformers, cls_name + "Pil")()
+        ours(photos[:2], return_tensors="np"), ref(photos[:2], return_tensors="np")  # warm up both
         runs = [("memory PIL", photos, photos), ("JPEG files", paths, paths)]
         for source, ref_input, our_input in runs:
             r_wall, r_cpu, r_out = timed(lambda: ref(ref_input, return_tensors="np").pixel_values, repeat)

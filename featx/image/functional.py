@@ -4,19 +4,17 @@ Every function takes ``(C, H, W)`` / ``(H, W, C)`` images or ``(N, C, H, W)`` / 
 batches (layout from ``input_data_format``, else inferred; an ambiguous shape is an error) and returns
 the same layout, type and device. Inputs are never modified.
 
-Numbers match the ``transformers`` PIL backend: `resize` goes through PIL on uint8 exactly as the
-reference does (float input in [0, 1] is scaled by 255 and truncated first), `rescale` multiplies in
-float64 and casts to float32, `normalize` works in the image's float dtype. Torch tensors on an
-accelerator are resized on their device by re-doing Pillow's fixed-point resampling with float64
-matrix products (exact: every product and sum is an integer below 2**53), so they give PIL's numbers
-too; ``backend="torch"`` runs that route on any device, ``backend="pil"`` forces PIL.
+Numbers match the ``transformers`` PIL backend: `resize` gives Pillow's 8-bit result bit for bit
+(float input in [0, 1] is scaled by 255 and truncated first, as in the reference) through
+`featx.image.resample`: a numba kernel on the CPU (Pillow itself when numba is missing) and float64
+matrix products for torch tensors on an accelerator. `rescale` multiplies in float64 and casts to
+float32, `normalize` works in the image's float dtype. ``backend="torch"`` runs the torch route on
+any device, ``backend="pil"`` forces the CPU route.
 """
 
 from __future__ import annotations
 
 import functools
-import math
-import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -37,6 +35,10 @@ from .layout import (
     to_channels_first,
     to_channels_last,
 )
+from .resample import num_threads as _num_threads
+from .resample import pil_weights  # noqa: F401  (kept importable from here)
+from .resample import resize_pil_image, resize_uint8
+from .resample import resize_torch as _resize_torch
 
 __all__ = [
     "RESAMPLE",
@@ -60,13 +62,6 @@ R = TypeVar("R")
 
 
 # ---- threads ------------------------------------------------------------------------------------
-def _num_threads() -> int:
-    env = os.environ.get("FEATX_NUM_THREADS")
-    if env and env.isdigit() and int(env) > 0:
-        return int(env)
-    return max(1, min(8, os.cpu_count() or 1))
-
-
 @functools.lru_cache(maxsize=1)
 def _pool(workers: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="featx-image")
@@ -106,186 +101,15 @@ def _to_uint8_for_pil(hwc: np.ndarray) -> tuple[np.ndarray, bool]:
 
 def pil_resize(image: Any, size: tuple[int, int], resample: int) -> np.ndarray:
     """Resize a PIL image exactly as the reference does; returns an ``(H, W, C)`` uint8 array."""
-    height, width = int(size[0]), int(size[1])
-    if height <= 0 or width <= 0:
-        raise InputError(f"cannot resize to {height}x{width}", source="size")
-    out = np.array(image.resize((width, height), resample, reducing_gap=None))
-    return out[..., None] if out.ndim == 2 else out
+    return resize_pil_image(image, size, resample)
 
 
 def _resize_hwc_exact(hwc: np.ndarray, size: tuple[int, int], resample: int) -> np.ndarray:
-    from PIL import Image
-
     u8, scaled = _to_uint8_for_pil(hwc)
-    channels = u8.shape[-1]
-    if channels == 1:
-        out = pil_resize(Image.fromarray(np.ascontiguousarray(u8[..., 0])), size, resample)
-    elif channels in (2, 3, 4):  # LA / RGB / RGBA, like the reference's Image.fromarray
-        out = pil_resize(Image.fromarray(np.ascontiguousarray(u8)), size, resample)
-    else:  # the reference cannot do this; resize each channel on its own
-        planes = [pil_resize(Image.fromarray(np.ascontiguousarray(u8[..., c])), size, resample) for c in range(channels)]
-        out = np.concatenate(planes, axis=-1)
+    out = resize_uint8(u8, size, resample)
     if scaled:
         out = (out.astype(np.float64) * (1 / 255)).astype(np.float32)
     return out
-
-
-# Pillow's filters (src/libImaging/Resample.c), written with the same operations in the same order
-# so that the fixed-point coefficients come out identical.
-_F54, _F46 = float(np.float32(0.54)), float(np.float32(0.46))  # C float literals 0.54f, 0.46f
-
-
-def _filter_box(x: np.ndarray) -> np.ndarray:
-    return np.where((x > -0.5) & (x <= 0.5), 1.0, 0.0)
-
-
-def _filter_bilinear(x: np.ndarray) -> np.ndarray:
-    x = np.abs(x)
-    return np.where(x < 1.0, 1.0 - x, 0.0)
-
-
-def _filter_bicubic(x: np.ndarray) -> np.ndarray:
-    a = -0.5
-    x = np.abs(x)
-    near = ((a + 2.0) * x - (a + 3.0)) * x * x + 1
-    far = (((x - 5) * x + 8) * x - 4) * a
-    return np.where(x < 1.0, near, np.where(x < 2.0, far, 0.0))
-
-
-def _libm(fn: Callable[[float], float], x: np.ndarray) -> np.ndarray:
-    # the C library's sin/cos, as Pillow calls them (NumPy's SIMD versions may differ in the last bit)
-    return np.fromiter((fn(v) for v in x.ravel().tolist()), np.float64, x.size).reshape(x.shape)
-
-
-def _sinc(x: np.ndarray) -> np.ndarray:
-    px = x * math.pi
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(x == 0.0, 1.0, _libm(math.sin, px) / px)
-
-
-def _filter_lanczos(x: np.ndarray) -> np.ndarray:
-    return np.where((-3.0 <= x) & (x < 3.0), _sinc(x) * _sinc(x / 3), 0.0)
-
-
-def _filter_hamming(x: np.ndarray) -> np.ndarray:
-    x = np.abs(x)
-    px = x * math.pi
-    with np.errstate(divide="ignore", invalid="ignore"):
-        value = _libm(math.sin, px) / px * (_F54 + _F46 * _libm(math.cos, px))
-    return np.where(x == 0.0, 1.0, np.where(x >= 1.0, 0.0, value))
-
-
-_FILTERS = {4: (_filter_box, 0.5), 2: (_filter_bilinear, 1.0), 5: (_filter_hamming, 1.0),
-            3: (_filter_bicubic, 2.0), 1: (_filter_lanczos, 3.0)}  # fmt: skip
-
-
-@functools.lru_cache(maxsize=128)
-def pil_weights(in_size: int, out_size: int, resample: int) -> np.ndarray:
-    """Pillow's 8-bit resampling matrix ``(out_size, in_size)``: integer coefficients scaled by 2**22.
-
-    Output pixel ``o`` of one pass is ``clip(floor((sum_i w[o, i] * x[i] + 2**21) / 2**22), 0, 255)``.
-    """
-    filt, base_support = _FILTERS[resample]
-    scale = in_size / out_size
-    filterscale = max(scale, 1.0)
-    support = base_support * filterscale
-    ksize = int(math.ceil(support)) * 2 + 1
-    center = (np.arange(out_size) + 0.5) * scale
-    xmin = np.maximum(np.trunc(center - support + 0.5), 0).astype(np.int64)
-    count = np.minimum(np.trunc(center + support + 0.5), in_size).astype(np.int64) - xmin
-    taps = np.arange(ksize)[None, :]
-    valid = taps < count[:, None]
-    w = np.where(valid, filt(((taps + xmin[:, None]).astype(np.float64) - center[:, None] + 0.5) * (1.0 / filterscale)), 0.0)
-    total = np.zeros(out_size)
-    for j in range(ksize):  # left to right, as the C loop adds them
-        total += w[:, j]
-    w = np.divide(w, total[:, None], out=w.copy(), where=(total != 0.0)[:, None])
-    fixed = np.trunc(np.where(w < 0, -0.5 + w * (1 << 22), 0.5 + w * (1 << 22)))
-    matrix = np.zeros((out_size, in_size))
-    rows = np.broadcast_to(np.arange(out_size)[:, None], valid.shape)[valid]
-    matrix[rows, (taps + xmin[:, None])[valid]] = fixed[valid]
-    matrix.setflags(write=False)
-    return matrix
-
-
-def _nearest_index(in_size: int, out_size: int) -> np.ndarray:
-    # Pillow's ImagingScaleAffine: start at scale / 2 and keep adding scale (accumulated, not multiplied)
-    scale = in_size / out_size
-    steps = np.full(out_size, scale)
-    steps[0] = 0.0 + scale * 0.5
-    return np.minimum(np.cumsum(steps).astype(np.int64), in_size - 1)
-
-
-@functools.lru_cache(maxsize=1)
-def _pil_picks_order() -> bool:
-    """Whether this Pillow picks the pass order (newer versions) or always goes horizontal first."""
-    from PIL import Image
-
-    probe = Image.fromarray(np.array([[25, 105], [143, 112]], np.uint8)).resize((6, 1), 2)
-    return np.asarray(probe)[0, 2] == 92  # vertical first gives 92, horizontal first 93
-
-
-def _horizontal_first(in_h: int, in_w: int, out_h: int, out_w: int) -> bool:
-    if not _pil_picks_order():
-        return True
-    # Pillow >= 12 runs the vertical pass first when the height shrinks by more than twice as
-    # many pixels as the width (found by comparing against Pillow on many sizes)
-    return not (in_h > out_h and (in_h - out_h) > (in_w - out_w) * 2)
-
-
-def _resize_pass(x: Any, weights: np.ndarray, axis: int) -> Any:
-    """One exact pass on float64 integer values: a matmul, then Pillow's rounding and clipping."""
-    import torch
-
-    w = torch.from_numpy(weights.copy()).to(x.device)
-    out = x @ w.T if axis == -1 else w @ x
-    return torch.floor((out + float(1 << 21)) * (1.0 / (1 << 22))).clamp_(0, 255)
-
-
-def _resize_torch(nchw: Any, size: tuple[int, int], resample: int) -> Any:
-    """PIL's resize re-done with float64 matmuls on the tensor's device: the same numbers as PIL.
-
-    Products and sums of 8-bit pixels and 22-bit coefficients are integers below 2**53, so float64
-    arithmetic is exact in any summation order. 2- and 4-channel images (resized premultiplied by
-    PIL) go through PIL on the CPU.
-    """
-    import torch
-
-    height, width = int(nchw.shape[-2]), int(nchw.shape[-1])
-    scaled = False
-    if nchw.dtype == torch.uint8:
-        x = nchw.to(torch.float64)
-    elif nchw.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.int16, torch.int32, torch.int64, torch.bool):
-        wide = nchw.to(torch.float64)
-        if torch.allclose(wide, wide.trunc(), rtol=1e-5, atol=1e-8):
-            if float(wide.min()) < 0 or float(wide.max()) > 255:
-                raise InputError(f"integer-valued image has values in [{float(wide.min())}, {float(wide.max())}], outside 0..255", source="image")
-            x = wide.trunc()
-        elif float(wide.min()) >= 0 and float(wide.max()) <= 1:
-            x, scaled = (wide * 255).to(torch.float32).to(torch.uint8).to(torch.float64), True
-        else:
-            raise InputError(f"float image has values in [{float(wide.min())}, {float(wide.max())}]; expected [0, 1] or 0..255", source="image")
-    else:
-        raise InputError(f"cannot resize a tensor of dtype {nchw.dtype}", source="image")
-    if int(nchw.shape[-3]) in (2, 4) and resample != 0:
-        u8 = x.to(torch.uint8).cpu().numpy().transpose(0, 2, 3, 1)
-        out = torch.from_numpy(np.stack([_resize_hwc_exact(im, size, resample) for im in u8]).transpose(0, 3, 1, 2))
-        out = out.to(nchw.device, torch.float64)
-    elif resample == 0:
-        rows = torch.from_numpy(_nearest_index(height, size[0])).to(x.device)
-        cols = torch.from_numpy(_nearest_index(width, size[1])).to(x.device)
-        out = x.index_select(-2, rows).index_select(-1, cols)
-    else:
-        out = x
-        passes = [(width, size[1], -1), (height, size[0], -2)]
-        if not _horizontal_first(height, width, size[0], size[1]):
-            passes.reverse()
-        for have, want, axis in passes:
-            if have != want:
-                out = _resize_pass(out, pil_weights(have, want, resample), axis)
-    if scaled:
-        return (out * (1 / 255)).to(torch.float32)
-    return out.to(torch.uint8)
 
 
 def resize(
@@ -299,8 +123,9 @@ def resize(
     """Resize to ``size`` = ``(height, width)`` (or a size dict / int, see `get_resize_output_size`).
 
     uint8 stays uint8; float input in [0, 1] comes back float32 in [0, 1] (quantised to 1/255 as in
-    the reference); integer-valued float input comes back uint8. ``backend``: ``"auto"`` (PIL for
-    NumPy and CPU tensors, torch for accelerator tensors), ``"pil"`` or ``"torch"``.
+    the reference); integer-valued float input comes back uint8. ``backend``: ``"auto"`` (the CPU
+    route for NumPy and CPU tensors, torch for accelerator tensors), ``"pil"`` (the CPU route: the
+    numba kernel, or Pillow without numba; same numbers) or ``"torch"``.
     """
     if backend not in ("auto", "pil", "torch"):
         raise InputError(f"backend must be 'auto', 'pil' or 'torch', not {backend!r}", source="backend")
