@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from ..errors import InputError
 from ..registry import register
-from .layers import Attention, Encoder, EncoderLayer, EncoderOutput, MLP, interpolate_pos_grid
+from .layers import MLP, Attention, Encoder, EncoderLayer, EncoderOutput, image_batch, interpolate_pos_grid
 from .loading import EncoderModel
 
 __all__ = ["VisionTowerOptions", "VisionTower", "CLIPVisionModel", "SiglipVisionModel"]
@@ -163,11 +163,7 @@ class VisionTower(EncoderModel):
         output_hidden_states: bool = False,
     ) -> EncoderOutput:
         """pixel_values [batch, channels, height, width] -> tokens [batch, (1 +) patches, hidden]."""
-        if pixel_values.dim() != 4:
-            raise InputError(f"pixel_values must be [batch, channels, height, width], got {tuple(pixel_values.shape)}",
-                             source="pixel_values")
-        weight = self.embeddings.patch_embedding.weight
-        x = self.embeddings(pixel_values.to(device=weight.device, dtype=weight.dtype), interpolate_pos_encoding)
+        x = self.embeddings(image_batch(pixel_values, self.embeddings.patch_embedding.weight), interpolate_pos_encoding)
         if self.pre_layrnorm is not None:
             x = self.pre_layrnorm(x)
         x, states = self.encoder(x, None, output_hidden_states)

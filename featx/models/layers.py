@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError
 
 __all__ = [
     "EncoderOutput",
@@ -32,6 +32,7 @@ __all__ = [
     "Encoder",
     "interpolate_pos_grid",
     "rename_keys",
+    "image_batch",
 ]
 
 
@@ -342,3 +343,12 @@ def rename_keys(
             key = pattern.sub(repl, key)
         out[key] = value
     return out
+
+
+def image_batch(pixel_values: Tensor, like: Tensor) -> Tensor:
+    """Check that ``pixel_values`` is [batch, channels, height, width] and move it to ``like``'s
+    device and dtype (processors give float32 on the CPU; the model may be bfloat16 on a GPU)."""
+    if pixel_values.dim() != 4:
+        raise InputError(f"pixel_values must be [batch, channels, height, width], got {tuple(pixel_values.shape)}",
+                         source="pixel_values")
+    return pixel_values.to(device=like.device, dtype=like.dtype)

@@ -17,7 +17,15 @@ from torch import Tensor, nn
 
 from ..errors import InputError
 from ..registry import register
-from .layers import Encoder, EncoderLayer, EncoderOutput, get_activation, interpolate_pos_grid, rename_keys
+from .layers import (
+    Encoder,
+    EncoderLayer,
+    EncoderOutput,
+    get_activation,
+    image_batch,
+    interpolate_pos_grid,
+    rename_keys,
+)
 from .loading import EncoderModel
 
 __all__ = [
@@ -218,11 +226,7 @@ class ViTEncoder(EncoderModel):
         output_hidden_states: bool = False,
     ) -> EncoderOutput:
         """pixel_values [batch, channels, height, width] -> tokens [batch, prefix + patches, hidden]."""
-        if pixel_values.dim() != 4:
-            raise InputError(f"pixel_values must be [batch, channels, height, width], got {tuple(pixel_values.shape)}",
-                             source="pixel_values")
-        weight = self.embeddings.cls_token
-        x = self.embeddings(pixel_values.to(device=weight.device, dtype=weight.dtype), interpolate_pos_encoding)
+        x = self.embeddings(image_batch(pixel_values, self.embeddings.cls_token), interpolate_pos_encoding)
         x, states = self.encoder(x, None, output_hidden_states)
         x = self.layernorm(x)
         if self.opts.pooler == "cls":
