@@ -12,13 +12,13 @@ shared with the ``--engine ray`` batch job (`featx.engine.ray_engine`). Ray is a
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 from typing import Any
 
 import numpy as np
 
+from .engine.codec import pack, unpack
 from .errors import ConfigError, InputError, require
 
 __all__ = [
@@ -129,18 +129,6 @@ def weightless_embedder(
     return Embedder(model, pool=pool, normalize=normalize, dtype=dtype, revision=revision, weights=False, **kwargs)
 
 
-def _pack(arrays: dict[str, np.ndarray]) -> bytes:
-    """Prepared arrays as .npz bytes: plain data between our stages, never a pickle."""
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    return buffer.getvalue()
-
-
-def _unpack(blob: bytes) -> dict[str, np.ndarray]:
-    with np.load(io.BytesIO(blob), allow_pickle=False) as data:
-        return {key: data[key] for key in data.files}
-
-
 # ---- reading a source column -------------------------------------------------------------------
 def pick_column(names: list[str], column: str | None) -> str:
     """The column holding the inputs: ``column``, else the first of `SOURCE_COLUMNS` present."""
@@ -200,7 +188,7 @@ def _prepare_batch(table: Any, preparer: Any, column: str | None) -> Any:
             blobs.append(None)
             errors.append(error_text(exc))
             continue
-        blobs.append(_pack(arrays))
+        blobs.append(pack(arrays))
         errors.append(None)
     return table.append_column(_PREPARED, pa.array(blobs, pa.large_binary())).append_column(
         "error", pa.array(errors, pa.string()))
@@ -230,7 +218,7 @@ class _EmbedActor:
         vectors: list[np.ndarray | None] = [None] * len(blobs)
         ok = [i for i, blob in enumerate(blobs) if blob is not None]
         if ok:
-            batch = [Prepared(Input(str(i), ""), arrays=_unpack(blobs[i])) for i in ok]
+            batch = [Prepared(Input(str(i), ""), arrays=unpack(blobs[i])) for i in ok]
             for i, rows in zip(ok, self.job.rows(batch)):
                 vectors[i], errors[i] = rows[0].get("embedding"), rows[0].get("error")
         typ = self.job.schema().field("embedding").type

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import pickle
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -32,6 +31,7 @@ from .local import RunOptions
 from .progress import Progress, Summary
 from .sources import Input, iter_inputs
 from .state import KeySet, load_done_keys, next_shard_index, prepare_output
+from .codec import pack, unpack
 from .workers import FeedStats, Prepared, prepare_only, unique_inputs
 from .writer import ShardWriter, drop_error_rows
 
@@ -81,7 +81,7 @@ def options_from_args(args: Any) -> RayOptions:
                       cpus_per_actor=getattr(args, "cpus_per_actor", 1.0) or 1.0, device=device)
 
 
-# ---- Ray-side work (module-level so that workers import rather than unpickle it) ----------------
+# ---- Ray-side work (module-level so that workers import it) ----------------
 def _prepare_task(table: Any, preparer: Any) -> Any:
     """CPU task: decode + preprocess each input of a work block (the processor only, no model)."""
     import pyarrow as pa
@@ -93,21 +93,32 @@ def _prepare_task(table: Any, preparer: Any) -> Any:
             prepared = Prepared(item, arrays=preparer.prepare(data if data is not None else src))
         except Exception as exc:  # noqa: BLE001 - one bad input becomes its error row
             prepared = Prepared(item, error=_Failed(error_text(exc)))
-        out.append(pickle.dumps(prepared, protocol=5))
+        out.append(_pack_prepared(prepared))
     return pa.table({"item": pa.array(out, pa.large_binary())})
+
+
+def _pack_prepared(prepared: Prepared) -> bytes:
+    error = None if prepared.error is None else str(prepared.error)
+    return pack({"key": prepared.input.key, "arrays": prepared.arrays, "error": error})
+
+
+def _unpack_prepared(blob: bytes) -> Prepared:
+    data = unpack(blob)
+    error = None if data["error"] is None else _Failed(data["error"])
+    return Prepared(Input(data["key"], ""), arrays=data["arrays"], error=error)
 
 
 def _rows_table(job: Any, batch: list[Prepared]) -> Any:
     import pyarrow as pa
 
     rows = job.rows(batch)
-    return pa.table({"rows": pa.array([pickle.dumps(r, protocol=5) for r in rows], pa.large_binary())})
+    return pa.table({"rows": pa.array([pack(r) for r in rows], pa.large_binary())})
 
 
 def _features_task(table: Any, job: Any) -> Any:
     """A job without a model (``featx features``): prepare and make rows in the same CPU task."""
     prepared = _prepare_task(table, job.preparer)
-    return _rows_table(job, [pickle.loads(b) for b in prepared.column("item").to_pylist()])
+    return _rows_table(job, [_unpack_prepared(b) for b in prepared.column("item").to_pylist()])
 
 
 class _RowsActor:
@@ -127,7 +138,7 @@ class _RowsActor:
         self.job.embedder = self.job.preparer = embedder
 
     def __call__(self, table: Any) -> Any:
-        return _rows_table(self.job, [pickle.loads(b) for b in table.column("item").to_pylist()])
+        return _rows_table(self.job, [_unpack_prepared(b) for b in table.column("item").to_pylist()])
 
 
 class _Failed(FeatxError):
@@ -219,7 +230,7 @@ def _consume(ds: Any, writer: ShardWriter, summary: Summary, progress: Progress)
     try:
         for block in blocks:
             for blob in block.column("rows").to_pylist():
-                rows = pickle.loads(blob)  # made by our own actors in this job
+                rows = unpack(blob)
                 if not rows or not written.add(str(rows[0]["path"])):
                     continue
                 writer.add_rows(rows)
