@@ -23,7 +23,7 @@ array, holding at most about one chunk in memory.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np

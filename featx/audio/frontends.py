@@ -17,7 +17,6 @@ from .spectral import (
     _batched,
     _blocked_spectra,
     _prepare_frames,
-    _single_threaded,
     frame,
     num_frames,
 )
@@ -30,7 +29,6 @@ def whisper_mel_filters(n_mels: int = 80, n_fft: int = 400, sampling_rate: int =
     return mel_filter_bank(1 + n_fft // 2, n_mels, 0.0, 8000.0, sampling_rate, "slaney", "slaney")
 
 
-@_single_threaded
 def log_mel_whisper(
     waveform: Array,
     n_mels: int = 80,
@@ -72,7 +70,6 @@ def log_mel_whisper(
     return _back(spec.reshape(*lead, n_mels, n), was_numpy)
 
 
-@_single_threaded
 def fbank(
     waveform: Array,
     *,

@@ -42,7 +42,6 @@ from .spectral import (
     _center_pad,
     _fft_length,
     _prepare_frames,
-    _single_threaded,
     _window_tensor,
     frame,
     num_frames,
@@ -70,7 +69,6 @@ __all__ = [
 
 
 
-@_single_threaded
 def stft(
     waveform: Array,
     frame_length: int,
@@ -109,7 +107,6 @@ def stft(
     return _back(spec, was_numpy)
 
 
-@_single_threaded
 def mel_spectrogram(
     waveform: Array,
     mel_filters: Array,

@@ -8,12 +8,7 @@ in `featx.audio.functional` and `featx.audio.frontends`.
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import os
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -26,8 +21,6 @@ __all__ = ["num_frames", "frame"]
 
 Array = Any  # np.ndarray | torch.Tensor
 _BLOCK = 1024  # frames per block: big enough to amortise dispatch, small enough to stay in cache
-_THREAD_LOCK = threading.Lock()
-_POOL: ThreadPoolExecutor | None = None
 
 
 # ---- conversions between NumPy and torch ------------------------------------------------------
@@ -145,48 +138,6 @@ def _prepare_frames(
     return buf.mul_(window)
 
 
-@contextlib.contextmanager
-def _one_intra_op_thread() -> Iterator[int]:
-    """Yield how many workers to spread frame blocks over (torch's intra-op thread count).
-
-    torch's thread setting is process-wide, so it is left alone: changing it here would also slow
-    a model running in another thread (the pipelines prepare audio while the model runs).
-    """
-    yield torch.get_num_threads()
-
-
-def _single_threaded(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Run the whole of ``fn`` inside `_one_intra_op_thread` (its conversions and reductions too)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with _one_intra_op_thread():
-            return fn(*args, **kwargs)
-
-    return wrapper
-
-
-def _run_jobs(work: Callable[[Any], None], jobs: list[Any], workers: int) -> None:
-    """Run ``work`` on every job, spread over up to ``workers`` pool threads (inline for one)."""
-    global _POOL
-    workers = min(workers, len(jobs), os.cpu_count() or 1)
-    if workers <= 1:
-        for job in jobs:
-            work(job)
-        return
-    with _THREAD_LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="featx-audio")
-        pool = _POOL
-
-    def run_share(k: int) -> None:
-        for job in jobs[k::workers]:
-            work(job)
-
-    for future in [pool.submit(run_share, k) for k in range(workers)]:
-        future.result()
-
-
 def _blocked_spectra(
     x: torch.Tensor,
     n_frames: int | Sequence[int],
@@ -263,10 +214,11 @@ def _blocked_spectra(
         if bins_first:
             out[b, :, f0:f1] = target
 
-    with _one_intra_op_thread() as workers:
-        # Random draws must come in a fixed order to be reproducible; GPUs queue work anyway.
-        serial = dither != 0.0 or x.device.type != "cpu"
-        _run_jobs(work, jobs, 1 if serial else workers)
+    # One block after another: torch's intra-op threads parallelise each op, which measured faster
+    # than spreading blocks over a thread pool (whose threads then compete with torch's), and keeps
+    # dither's random draws in a fixed order.
+    for job in jobs:
+        work(job)
     return out
 
 
