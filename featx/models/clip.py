@@ -140,6 +140,25 @@ class VisionTower(EncoderModel):
         nested = config.get("vision_config") or config.get("vision_config_dict")
         return nested if isinstance(nested, Mapping) else config
 
+    @staticmethod
+    def read_options(
+        vision: Mapping[str, Any], *, act: str, eps: float, patch_size: int, **extra: Any
+    ) -> VisionTowerOptions:
+        """The options both towers read from a vision config; ``act``/``eps``/``patch_size`` are the
+        family's defaults when the config leaves them out, ``extra`` the family's own options."""
+        return VisionTowerOptions(
+            hidden_size=int(vision.get("hidden_size", 768)),
+            num_layers=int(vision.get("num_hidden_layers", 12)),
+            num_heads=int(vision.get("num_attention_heads", 12)),
+            mlp_dim=int(vision.get("intermediate_size", 3072)),
+            act=str(vision.get("hidden_act", act)),
+            eps=float(vision.get("layer_norm_eps", eps)),
+            image_size=int(vision.get("image_size", 224)),
+            patch_size=int(vision.get("patch_size", patch_size)),
+            num_channels=int(vision.get("num_channels", 3)),
+            **extra,
+        )
+
     def remap_state_dict(self, state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
         out: dict[str, Tensor] = {}
         for key, value in state_dict.items():
@@ -188,18 +207,8 @@ class CLIPVisionModel(VisionTower):
         vision = cls.vision_config(config)
         projection = config.get("projection_dim", vision.get("projection_dim", 512))
         return cls(
-            VisionTowerOptions(
-                hidden_size=int(vision.get("hidden_size", 768)),
-                num_layers=int(vision.get("num_hidden_layers", 12)),
-                num_heads=int(vision.get("num_attention_heads", 12)),
-                mlp_dim=int(vision.get("intermediate_size", 3072)),
-                act=str(vision.get("hidden_act", "quick_gelu")),
-                eps=float(vision.get("layer_norm_eps", 1e-5)),
-                image_size=int(vision.get("image_size", 224)),
-                patch_size=int(vision.get("patch_size", 32)),
-                num_channels=int(vision.get("num_channels", 3)),
-                projection_dim=int(projection) if projection else None,
-            )
+            cls.read_options(vision, act="quick_gelu", eps=1e-5, patch_size=32,
+                             projection_dim=int(projection) if projection else None)
         )
 
 
@@ -213,16 +222,8 @@ class SiglipVisionModel(VisionTower):
     def from_config(cls, config: Mapping[str, Any]) -> SiglipVisionModel:
         vision = cls.vision_config(config)
         return cls(
-            VisionTowerOptions(
-                hidden_size=int(vision.get("hidden_size", 768)),
-                num_layers=int(vision.get("num_hidden_layers", 12)),
-                num_heads=int(vision.get("num_attention_heads", 12)),
-                mlp_dim=int(vision.get("intermediate_size", 3072)),
-                act=str(vision.get("hidden_act", "gelu_pytorch_tanh")),
-                eps=float(vision.get("layer_norm_eps", 1e-6)),
-                image_size=int(vision.get("image_size", 224)),
-                patch_size=int(vision.get("patch_size", 16)),
-                num_channels=int(vision.get("num_channels", 3)),
+            cls.read_options(
+                vision, act="gelu_pytorch_tanh", eps=1e-6, patch_size=16,
                 class_token=False,
                 patch_bias=True,
                 pre_norm=False,
