@@ -2,6 +2,16 @@
 
 Shared by `load_image` and `load_audio` so both read URLs with the same deadline and size cap and
 name the input the same way in their errors.
+
+Paths: only regular files are opened (symlinks to them too). A FIFO, device, socket or
+directory is refused at once: reading a FIFO or /dev/zero would block or never end.
+
+URLs are fetched as given, with no filtering of private addresses by default, like curl: a
+URL naming ``localhost`` or a host on the local network is fetched. Services that fetch
+user-supplied URLs should pass ``allow_private=False`` (see `featx.net`), which refuses
+loopback, private, link-local, multicast and reserved addresses on every redirect hop and
+connects only to the address it checked. ``timeout`` is one deadline for the whole download;
+only http(s) redirects are followed, at most five.
 """
 
 from __future__ import annotations
@@ -10,12 +20,17 @@ import base64
 import binascii
 import io
 import os
+import stat
 import time
-import urllib.error
-import urllib.request
 from typing import IO, Any
 
-from .errors import FeatxError, InputError
+from .errors import InputError
+from .net import fetch_url
+
+try:  # POSIX: clear O_NONBLOCK after the checks; Windows has no FIFOs to guard against
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["open_source", "fetch_url", "read_capped", "is_url"]
 
@@ -27,16 +42,17 @@ def is_url(src: object) -> bool:
 
 
 def open_source(
-    src: Any, what: str, timeout: float | None, max_bytes: int | None
+    src: Any, what: str, timeout: float | None, max_bytes: int | None, allow_private: bool = True
 ) -> tuple[IO[bytes], str, bool] | None:
     """A binary stream for ``src``, a label naming it, and whether the caller must close it.
 
-    ``what`` ("image", "audio file") words the errors. Returns None for objects that are not a
-    source at all, so the caller can explain what to pass instead.
+    ``what`` ("image", "audio file") words the errors. ``allow_private=False`` refuses URLs
+    whose host is on a loopback, private, link-local, multicast or reserved address. Returns
+    None for objects that are not a source at all, so the caller can explain what to pass instead.
     """
     if isinstance(src, str):
         if is_url(src):
-            return io.BytesIO(fetch_url(src, timeout, max_bytes)), src, True
+            return io.BytesIO(fetch_url(src, timeout, max_bytes, allow_private)), src, True
         if src.startswith("data:"):
             return io.BytesIO(_decode_data_uri(src)), src[:40] + "...", True
         return _open_path(src, what), src, True
@@ -58,19 +74,58 @@ def open_source(
     return None
 
 
+_KINDS = (
+    (stat.S_ISFIFO, "FIFO"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+    (stat.S_ISSOCK, "socket"),
+)
+# O_NONBLOCK: opening a FIFO without a writer would block; O_NOCTTY: a terminal must not become
+# our controlling one. Both matter only if the path was swapped after the first stat.
+_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+               | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+
+
+def _not_regular(mode: int, path: str, what: str) -> InputError | None:
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return InputError(f"is a directory, not an {what}", source=path)
+    kind = next((name for test, name in _KINDS if test(mode)), "special file")
+    return InputError(f"not a regular file ({kind}); only regular files are read", source=path)
+
+
 def _open_path(path: str, what: str) -> IO[bytes]:
-    if os.path.isdir(path):
-        raise InputError(f"is a directory, not an {what}", source=path)
+    """``path`` opened for reading if it is a non-empty regular file (symlinks followed)."""
     try:
-        fp = open(path, "rb")  # noqa: SIM115 - closed by the caller
+        # stat first: refuse without opening, since opening some devices has side effects.
+        error = _not_regular(os.stat(path).st_mode, path, what)
+        if error is not None:
+            raise error
+        # open() with an opener keeps the path as the file's name, so decoders' messages name it
+        return open(path, "rb", opener=lambda p, _flags: _open_regular(p, what))  # noqa: SIM115 - caller closes
     except FileNotFoundError:
         raise InputError("no such file", source=path) from None
     except OSError as exc:
         raise InputError(f"cannot open: {exc.strerror or exc}", source=path) from exc
-    if os.fstat(fp.fileno()).st_size == 0:
-        fp.close()
-        raise InputError("empty file (0 bytes)", source=path)
-    return fp
+
+
+def _open_regular(path: str, what: str) -> int:
+    fd = os.open(path, _OPEN_FLAGS)
+    try:
+        # fstat the descriptor we hold: the path may have been swapped since the stat above.
+        info = os.fstat(fd)
+        error = _not_regular(info.st_mode, path, what)
+        if error is not None:
+            raise error
+        if info.st_size == 0:
+            raise InputError("empty file (0 bytes)", source=path)
+        if fcntl is not None:  # blocking reads again, as open() would give
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _decode_data_uri(uri: str) -> bytes:
@@ -89,6 +144,7 @@ def _decode_data_uri(uri: str) -> bytes:
 def read_capped(
     read: Any, max_bytes: int | None, label: str, deadline: float | None, timeout: float | None = None
 ) -> bytes:
+    """Everything ``read(n)`` returns until EOF, refused past ``max_bytes`` or ``deadline``."""
     chunks: list[bytes] = []
     total = 0
     while True:
@@ -105,35 +161,3 @@ def read_capped(
     if not data:
         raise InputError("empty input: no bytes to decode", source=label)
     return data
-
-
-def fetch_url(url: str, timeout: float | None, max_bytes: int | None) -> bytes:
-    """GET ``url`` with a total deadline and a size cap (checked on Content-Length and while reading)."""
-    from . import __version__
-
-    request = urllib.request.Request(url, headers={"User-Agent": f"featx/{__version__}"})
-    deadline = None if timeout is None else time.monotonic() + timeout
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            length = response.headers.get("Content-Length")
-            if max_bytes is not None and length and length.isdigit() and int(length) > max_bytes:
-                raise InputError(
-                    f"Content-Length {int(length)} is larger than max_bytes={max_bytes}; raise max_bytes to accept it",
-                    source=url,
-                )
-            # read1 returns whatever arrived, so a server dripping bytes still meets the deadline.
-            read = getattr(response, "read1", response.read)
-            return read_capped(read, max_bytes, url, deadline, timeout)
-    except FeatxError:
-        raise
-    except urllib.error.HTTPError as exc:
-        raise InputError(f"HTTP error {exc.code} {exc.reason}", source=url) from exc
-    except urllib.error.URLError as exc:
-        reason = exc.reason
-        if isinstance(reason, TimeoutError):
-            raise InputError(f"no answer within timeout={timeout}s", source=url) from exc
-        raise InputError(f"cannot fetch: {reason}", source=url) from exc
-    except TimeoutError as exc:
-        raise InputError(f"no answer within timeout={timeout}s", source=url) from exc
-    except (OSError, ValueError) as exc:  # connection reset, bad URL, http.client errors
-        raise InputError(f"cannot fetch: {type(exc).__name__}: {exc}", source=url) from exc

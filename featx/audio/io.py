@@ -4,17 +4,20 @@ WAV, FLAC, OGG/Vorbis/Opus, AIFF and the other libsndfile formats are read with 
 MP3, M4A/AAC, WebM and other containers with PyAV (``pip install 'featx[mp3]'``), which is
 tried whenever soundfile cannot read the data (and for MP3 first, when installed, because FFmpeg's
 MP3 decoder is the more robust one). Resampling uses soxr at "HQ" quality, the resampler the
-reference recommends for files.
+reference recommends for files. Decoding, mixing and resampling run block by block
+(`featx.audio.decode`), so memory follows the output, not the decoded file.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import IO, Any, NamedTuple
 
 import numpy as np
 
-from ..errors import DependencyError, FeatxError, InputError
+from ..errors import DependencyError, InputError
 from ..sources import open_source
+from .decode import Sink, decode_pyav, decode_soundfile
 
 __all__ = ["Audio", "load_audio", "resample", "DEFAULT_MAX_DURATION_S", "DEFAULT_MAX_BYTES"]
 
@@ -49,11 +52,13 @@ def load_audio(
     ``sampling_rate``: resample to this rate (soxr "HQ"); ``None`` keeps the file's rate, which
     is returned either way. ``mono=True`` averages the channels into a 1-D array; ``mono=False``
     returns ``(channels, samples)`` (librosa's layout). Samples are floats in [-1, 1] whatever the
-    file stores (int16, int24, int32, float). ``max_duration_s`` refuses longer audio before
-    decoding it all (``None`` disables the cap); ``timeout``/``max_bytes`` bound URL downloads.
+    file stores (int16, int24, int32, float). ``max_duration_s`` refuses longer audio: before
+    decoding when the header states the length exactly, else as soon as decoding passes it (``None``
+    disables the cap); ``timeout``/``max_bytes`` bound URL downloads.
 
     Raises `featx.InputError` naming the source for missing, empty, header-only or non-audio
-    files and for NaN/infinite samples.
+    files, for NaN/infinite samples (also when mixing or resampling overflows) and for audio too
+    short to give a single sample at ``sampling_rate``.
     """
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
@@ -65,29 +70,13 @@ def load_audio(
             raise InputError(
                 f"sampling_rate must be a positive int (Hz) or None, not {sampling_rate!r}", source="sampling_rate"
             )
+    target = None if sampling_rate is None else int(sampling_rate)
     fp, label, ours = _open_source(src, timeout, max_bytes)
     try:
-        data, rate = _decode(fp, label, dtype, max_duration_s)
+        wave, rate = _decode(fp, label, lambda: Sink(label, dtype, mono, target, max_duration_s))
     finally:
         if ours:
             fp.close()
-    if data.shape[0] == 0:
-        raise InputError("contains no audio samples (header only?)", source=label)
-    finite = np.isfinite(data)
-    if not finite.all():
-        raise InputError(
-            f"contains {int(data.size - finite.sum())} NaN or infinite samples; the file is corrupt "
-            "or not normalised audio",
-            source=label,
-        )
-    if mono:
-        wave = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=dtype)
-    else:
-        wave = data
-    if sampling_rate is not None and sampling_rate != rate:
-        wave = resample(wave, rate, int(sampling_rate))
-        rate = int(sampling_rate)
-    wave = np.ascontiguousarray(wave.T if wave.ndim == 2 else wave, dtype=dtype)
     return Audio(wave, int(rate))
 
 
@@ -126,8 +115,12 @@ def _open_source(src: Any, timeout: float | None, max_bytes: int | None) -> tupl
 # ---- decoding --------------------------------------------------------------------------------
 
 
-def _decode(fp: IO[bytes], label: str, dtype: np.dtype, max_duration_s: float | None) -> tuple[np.ndarray, int]:
-    """``(frames, channels)`` samples and the rate; soundfile first, PyAV for what it cannot read."""
+def _decode(fp: IO[bytes], label: str, new_sink: Callable[[], Sink]) -> tuple[np.ndarray, int]:
+    """The decoded output and its rate; soundfile first, PyAV for what it cannot read.
+
+    ``new_sink`` gives a fresh `Sink` per attempt: a read that fails halfway through soundfile
+    starts over in PyAV.
+    """
     import soundfile as sf
 
     start = fp.tell()
@@ -139,13 +132,12 @@ def _decode(fp: IO[bytes], label: str, dtype: np.dtype, max_duration_s: float | 
     try:
         with sf.SoundFile(fp) as snd:
             if not (snd.format == "MP3" and _has_pyav()):
-                _check_duration(snd.frames, snd.samplerate, max_duration_s, label)
-                return snd.read(dtype=dtype.name, always_2d=True), int(snd.samplerate)
+                return decode_soundfile(snd, new_sink())
     except (sf.LibsndfileError, sf.SoundFileRuntimeError, RuntimeError, TypeError) as exc:
         sf_error = exc
     fp.seek(start)
     try:
-        return _decode_pyav(fp, label, dtype, max_duration_s, sf_error)
+        return decode_pyav(fp, new_sink(), sf_error)
     except DependencyError as exc:
         if head.startswith(_CONTAINER_MAGIC) or head[4:8] == b"ftyp":
             raise DependencyError(f"{label}: looks like MP3/AAC/M4A/WebM; {exc}") from exc
@@ -162,58 +154,3 @@ def _has_pyav() -> bool:
     except ImportError:
         return False
     return True
-
-
-def _check_duration(frames: int, rate: int, max_duration_s: float | None, label: str) -> None:
-    if max_duration_s is not None and rate > 0 and frames / rate > max_duration_s:
-        raise InputError(
-            f"is {frames / rate:.1f} s long, more than max_duration_s={max_duration_s:g}; "
-            "pass a larger max_duration_s (or None) to load it",
-            source=label,
-        )
-
-
-def _decode_pyav(
-    fp: IO[bytes], label: str, dtype: np.dtype, max_duration_s: float | None, sf_error: Exception | None = None
-) -> tuple[np.ndarray, int]:
-    from ..errors import require
-
-    av = require("av", "mp3", "decoding MP3 and other compressed audio")
-    try:
-        container = av.open(fp, mode="r")
-    except (av.FFmpegError, ValueError, OSError) as exc:
-        tried = f"soundfile: {sf_error}; PyAV: {exc}" if sf_error is not None else f"PyAV: {exc}"
-        raise InputError(f"not a recognised audio file ({tried})", source=label) from exc
-    try:
-        if not container.streams.audio:
-            raise InputError("has no audio stream", source=label)
-        stream = container.streams.audio[0]
-        resampler = None
-        blocks: list[np.ndarray] = []
-        total = 0
-        rate = 0
-        try:
-            for frame in container.decode(stream):
-                if resampler is None:
-                    rate = int(frame.sample_rate)
-                    # Planar float at the first frame's rate and layout: one array per channel.
-                    resampler = av.AudioResampler(format="fltp", layout=frame.layout, rate=rate)
-                for out in resampler.resample(frame):
-                    block = out.to_ndarray()
-                    blocks.append(block)
-                    total += block.shape[1]
-                _check_duration(total, rate, max_duration_s, label)
-            if resampler is not None:
-                blocks.extend(out.to_ndarray() for out in resampler.resample(None))
-        except av.FFmpegError as exc:
-            if not blocks:
-                raise InputError(f"cannot decode the audio stream ({exc})", source=label) from exc
-            # A truncated file: keep what decoded, as FFmpeg's command line does.
-        if not blocks:
-            raise InputError("contains no audio samples (header only?)", source=label)
-        data = np.concatenate(blocks, axis=1).T
-        return np.ascontiguousarray(data, dtype=dtype), rate
-    except FeatxError:
-        raise
-    finally:
-        container.close()
