@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .batch import BatchFeature
+from .batch import BatchFeature, TensorType
 from .errors import ConfigError, DependencyError, FeatxError, InputError, ModelLoadError
 
 __version__ = "0.1.0"
@@ -16,6 +16,10 @@ _LAZY: dict[str, str] = {
     "AutoImageProcessor": "featx.registry",
     "AutoFeatureExtractor": "featx.registry",
     "AutoProcessor": "featx.registry",
+    "FeatureExtractionMixin": "featx.config",
+    "ImageProcessingMixin": "featx.config",
+    "PILImageResampling": "featx.enums",
+    "ImageFeatureExtractionMixin": "featx.image.mixin",
     "load_image": "featx.image.io",
     "BaseImageProcessor": "featx.image.processors",
     "ViTImageProcessor": "featx.image.processors",
@@ -41,6 +45,7 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "BatchFeature",
+    "TensorType",
     "FeatxError",
     "InputError",
     "ConfigError",
@@ -73,8 +78,11 @@ if TYPE_CHECKING:  # pragma: no cover
         WhisperFeatureExtractor,
     )
     from .audio.io import load_audio
+    from .config import FeatureExtractionMixin, ImageProcessingMixin
+    from .enums import PILImageResampling
     from .image.fuyu import FuyuImageProcessor
     from .image.io import load_image
+    from .image.mixin import ImageFeatureExtractionMixin
     from .image.processors import (
         BaseImageProcessor,
         BitImageProcessor,

@@ -12,6 +12,7 @@ __all__ = [
     "ModelLoadError",
     "DependencyError",
     "require",
+    "install_hint",
 ]
 
 
@@ -52,6 +53,11 @@ def _short(source: object, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def install_hint(extra: str) -> str:
+    """How to install an extra, from a package index and from a source checkout."""
+    return f"pip install 'featx[{extra}]' (or, from a checkout, pip install -e '.[{extra}]')"
+
+
 def require(module: str, extra: str, purpose: str | None = None) -> ModuleType:
     """Import an optional dependency, or raise `DependencyError` saying which extra installs it."""
     try:
@@ -60,5 +66,5 @@ def require(module: str, extra: str, purpose: str | None = None) -> ModuleType:
         what = f" for {purpose}" if purpose else ""
         raise DependencyError(
             f"{module!r} is needed{what} but is not installed; "
-            f"install it with: pip install 'featx[{extra}]'"
+            f"install it with: {install_hint(extra)}"
         ) from exc

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, InputError
-from .engine.state import read_manifest, shard_paths, write_json_atomic
+from .errors import ConfigError, InputError, ModelLoadError
+from .engine.state import MANIFEST, read_manifest, shard_paths, write_json_atomic
 
 __all__ = ["Hit", "search", "exact_search", "index_search", "build_index", "load_embeddings",
            "resolve_queries", "INDEX_FILE", "INDEX_META"]
@@ -84,6 +84,11 @@ def load_embeddings(out: str | os.PathLike[str]) -> Iterator[tuple[Path, Any, np
         yield shard, table, rows, emb
 
 
+def _cosine(score: float) -> float:
+    """A cosine similarity clipped to [-1, 1] (float rounding gives 1.0000002 for a row's own vector)."""
+    return min(1.0, max(-1.0, score))
+
+
 def _hit(table: Any, row: int, score: float) -> Hit:
     hit = Hit(path=table.column("path")[row].as_py(), score=float(score))
     if "window" in table.column_names:
@@ -100,7 +105,7 @@ def exact_search(out: str | os.PathLike[str], queries: np.ndarray, k: int = 10) 
     for _, table, rows, emb in load_embeddings(out):
         if not len(rows):
             continue
-        scores = q @ _unit(emb).T  # [q, n]
+        scores = np.clip(q @ _unit(emb).T, -1.0, 1.0)  # [q, n]; rounding can step past +-1
         kk = min(k, scores.shape[1])
         top = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
         for i in range(len(q)):
@@ -190,14 +195,16 @@ def index_search(out: str | os.PathLike[str], queries: np.ndarray, k: int = 10) 
                 names = pq.ParquetFile(Path(out) / name).schema_arrow.names
                 tables[s] = pq.read_table(Path(out) / name,
                                           columns=[c for c in ("path", "window", "start", "end") if c in names])
-            hits.append(_hit(tables[s], int(key) - int(starts[s]), 1.0 - float(d)))
+            hits.append(_hit(tables[s], int(key) - int(starts[s]), _cosine(1.0 - float(d))))
         results.append(hits)
     return results
 
 
-def resolve_queries(out: str | os.PathLike[str], queries: Sequence[str], *, device: str | None = "auto") -> np.ndarray:
+def resolve_queries(out: str | os.PathLike[str], queries: Sequence[str], *, device: str | None = "auto",
+                    cache_dir: str | None = None) -> np.ndarray:
     """Query vectors [q, dim]: a row's stored embedding when the query is a ``path`` in ``out``,
-    else the query file/URL embedded with the folder's model and options."""
+    else the query file/URL embedded with the folder's model and options (a hub model is looked
+    up in ``cache_dir``, default huggingface_hub's cache)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -222,7 +229,12 @@ def resolve_queries(out: str | os.PathLike[str], queries: Sequence[str], *, devi
                 raise InputError(f"query {q!r} is neither a row of {out} nor a readable file", source=q)
         from .engine.jobs import embedder_from_manifest
 
-        embedder = embedder_from_manifest(manifest, device=device)
+        try:
+            embedder = embedder_from_manifest(manifest, device=device, cache_dir=cache_dir)
+        except ModelLoadError as exc:
+            raise ModelLoadError(f"cannot load the model {out} was embedded with, to embed the query "
+                                 f"{missing[0]!r} (model {manifest['model']!r}, recorded in "
+                                 f"{Path(out) / MANIFEST}): {exc}") from exc
         for q, vec in zip(missing, embedder.embed([embedder.prepare(q) for q in missing])):
             sums[q] = vec.astype(np.float64)
             counts[q] = 1
@@ -230,13 +242,13 @@ def resolve_queries(out: str | os.PathLike[str], queries: Sequence[str], *, devi
 
 
 def search(out: str | os.PathLike[str], queries: Sequence[str], k: int = 10, *, method: str = "auto",
-           device: str | None = "auto") -> list[list[Hit]]:
-    """Top-``k`` hits per query. ``method``: "exact", "index" (error if missing/stale), or "auto"
-    (the index when fresh, else exact; a stale index gives a warning). ``device`` embeds query
-    files ("auto": CUDA when available)."""
+           device: str | None = "auto", cache_dir: str | None = None) -> list[list[Hit]]:
+    """Top-``k`` hits per query, scores clipped to [-1, 1]. ``method``: "exact", "index" (error if
+    missing/stale), or "auto" (the index when fresh, else exact; a stale index gives a warning).
+    ``device`` embeds query files ("auto": CUDA when available); ``cache_dir``: see `resolve_queries`."""
     if k < 1:
         raise ConfigError(f"-k must be >= 1, got {k}")
-    vectors = resolve_queries(out, queries, device=device)
+    vectors = resolve_queries(out, queries, device=device, cache_dir=cache_dir)
     if method == "auto":
         state = index_state(out)
         if state == "stale":

@@ -213,7 +213,8 @@ def test_npy_format_aligned_with_rows(vit, tmp_path):
 def test_token_embeddings_with_pool_none(vit, tmp_path):
     paths = write_photos(tmp_path / "in", 2)
     out = tmp_path / "out"
-    assert run("embed", *paths, "--model", vit, "--output", out, "--pool", "none", "--progress", "none") == 0
+    assert run("embed", *paths, "--model", vit, "--output", out, "--pool", "none", "--progress", "none",
+               "--dtype", "float32") == 0
     rows = read_rows(out)
     expected = _expected(vit, paths, pool="none")
     for p in paths:
@@ -227,7 +228,8 @@ def test_parquet_bytes_column_and_list_file(vit, photos, tmp_path):
     blobs = [open(p, "rb").read() for p in paths[:4]] + [b"garbage"]
     pq.write_table(pa.table({"id": list(range(5)), "jpeg": blobs}), data)
     out = tmp_path / "out"
-    assert run("embed", data, "--column", "jpeg", "--model", vit, "--output", out, "--progress", "none") == EXIT_FAILED_INPUTS
+    assert run("embed", data, "--column", "jpeg", "--model", vit, "--output", out, "--progress", "none",
+               "--dtype", "float32") == EXIT_FAILED_INPUTS
     rows = read_rows(out)
     expected = _expected(vit, paths[:4], pool="cls")
     for i, path in enumerate(paths[:4]):
@@ -236,7 +238,8 @@ def test_parquet_bytes_column_and_list_file(vit, photos, tmp_path):
     listing = tmp_path / "list.txt"
     listing.write_text("\n".join(paths[:3] + [paths[0], str(tmp_path / "missing.png")]) + "\n")
     out2 = tmp_path / "out2"
-    assert run("embed", f"@{listing}", "--model", vit, "--output", out2, "--progress", "none") == EXIT_FAILED_INPUTS
+    assert run("embed", f"@{listing}", "--model", vit, "--output", out2, "--progress", "none",
+               "--dtype", "float32") == EXIT_FAILED_INPUTS
     rows = read_rows(out2)
     assert sorted(rows) == sorted(paths[:3] + [str(tmp_path / "missing.png")])
     assert "no such file" in rows[str(tmp_path / "missing.png")]["error"]
@@ -272,11 +275,19 @@ def test_features_writes_processor_outputs(vit, photos, tmp_path):
                "--progress", "none") == EXIT_USAGE  # other options on the same folder
 
 
-def test_info_prints_model_facts(vit, capsys):
+@pytest.mark.parametrize("cpu, dtype", [("bf16", "bfloat16"), ("avx2", "float32")])
+def test_info_prints_model_facts(vit, capsys, monkeypatch, cpu, dtype):
+    from featx.models import loading
+
+    from .conftest import FAKE_CPUS
+
+    monkeypatch.setattr(loading, "cpu_flags", lambda: FAKE_CPUS[cpu])
     assert run("info", vit, "--json") == 0
     info = json.loads(capsys.readouterr().out)
     assert info["model_type"] == "vit" and info["dim"] == 32 and info["modality"] == "image"
-    assert info["dtype"] == "float32" and info["device"] == "cpu" and info["dtype_reason"]
+    assert info["dtype"] == dtype and info["device"] == "cpu" and "native bfloat16" in info["dtype_reason"]
+    assert run("info", vit, "--json", "--dtype", "float32") == 0
+    assert json.loads(capsys.readouterr().out)["dtype"] == "float32"
     assert info["processor"] == "ViTImageProcessor" and info["processor_config"]["size"] == {"height": 32, "width": 32}
     assert run("info", vit) == 0
     assert "processor settings:" in capsys.readouterr().out

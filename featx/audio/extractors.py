@@ -12,13 +12,16 @@ Deliberate differences, each where the reference returns something unusable:
 - with ``padding_side="left"`` the normalisation statistics cover the real samples (the reference
   takes the first ``length`` samples, i.e. the padding);
 - inputs the reference crashes on get a `featx.InputError`: Whisper with fewer than
-  ``n_fft // 2 + 1`` samples after padding, or ragged lengths with ``padding=False``. AST clips
-  shorter than one 25 ms frame give all-padding features (the reference fails below 240 samples).
+  ``n_fft // 2 + 1`` samples after padding, or lengths left ragged (``padding=False``, or
+  ``max_length`` without truncation). AST clips shorter than one 25 ms frame give all-padding
+  features (the reference fails below 240 samples). Wav2Vec2 normalises a ragged batch with an
+  attention mask (the reference fails).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, ClassVar
 
 import numpy as np
@@ -28,6 +31,7 @@ from ..batch import BatchFeature
 from ..errors import InputError
 from ..registry import register
 from . import functional as F
+from .filters import mel_filter_bank, window_function
 from .sequence import SequenceFeatureExtractor
 
 __all__ = [
@@ -80,8 +84,25 @@ def _normalize_rows(rows: list[np.ndarray], spans: list[tuple[int, int]] | None,
     return out
 
 
+def zero_mean_unit_var_norm(
+    input_values: list[np.ndarray], attention_mask: list[np.ndarray] | None, padding_value: float = 0.0
+) -> list[np.ndarray]:
+    """The reference's static helper: ``(x - mean) / sqrt(var + 1e-7)`` per array, over the span its
+    attention mask covers (the rest set to ``padding_value``); integers are normalised in float64."""
+    spans = None if attention_mask is None else _spans(attention_mask)
+    out = []
+    for i, v in enumerate(input_values):
+        row = np.array(v, copy=True)
+        if row.dtype.kind not in "fc":
+            row = row.astype(np.float64)
+        out.append(F.zero_mean_unit_var(row[None], None if spans is None else [spans[i]], padding_value)[0])
+    return out
+
+
 class _AudioExtractor(SequenceFeatureExtractor):
     """Shared option hygiene: derived keys the reference saves are recomputed, not kept."""
+
+    derived_keys: ClassVar[tuple[str, ...]] = _DERIVED
 
     @classmethod
     def normalize_options(cls, options: dict[str, Any]) -> dict[str, Any]:
@@ -128,6 +149,8 @@ class WhisperFeatureExtractor(_AudioExtractor):
         """The Slaney filters, float64 ``(n_fft // 2 + 1, feature_size)``, as the reference's attribute."""
         return F.whisper_mel_filters(self.feature_size, self.n_fft, self.sampling_rate)
 
+    zero_mean_unit_var_norm = staticmethod(zero_mean_unit_var_norm)
+
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
         out["n_samples"] = self.n_samples
@@ -167,7 +190,7 @@ class WhisperFeatureExtractor(_AudioExtractor):
             return_attention_mask=bool(want_mask or do_normalize),
         )
         batch = padded["input_features"]
-        if isinstance(batch, list):
+        if isinstance(batch, list) or batch.dtype == object:  # the reference fails on ragged batches
             lengths = sorted({len(w) for w in batch})
             raise InputError(
                 f"the waveforms have different lengths ({lengths[0]} to {lengths[-1]} samples) and padding={padding!r} "
@@ -203,6 +226,15 @@ class WhisperFeatureExtractor(_AudioExtractor):
         return BatchFeature(out, tensor_type=return_tensors)
 
 
+def _ast_window() -> np.ndarray:
+    return window_function(400, "hann", periodic=False)
+
+
+@functools.lru_cache(maxsize=8)
+def _ast_mel_filters(num_mel_bins: int, sampling_rate: int) -> np.ndarray:
+    return mel_filter_bank(257, num_mel_bins, 20, sampling_rate // 2, sampling_rate, None, "kaldi", True)
+
+
 @register("feature_extractor")
 @dataclasses.dataclass(repr=False)
 class ASTFeatureExtractor(_AudioExtractor):
@@ -222,6 +254,16 @@ class ASTFeatureExtractor(_AudioExtractor):
     do_normalize: bool = True
     mean: float = -4.2677393
     std: float = 4.5689974
+
+    @property
+    def window(self) -> np.ndarray:
+        """The reference's attribute: the symmetric Hann window of one 25 ms frame, float64 ``(400,)``."""
+        return _ast_window()
+
+    @property
+    def mel_filters(self) -> np.ndarray:
+        """The reference's attribute: Kaldi mel filters (20 Hz to Nyquist), float64 ``(257, num_mel_bins)``."""
+        return _ast_mel_filters(int(self.num_mel_bins), int(self.sampling_rate)).copy()
 
     def normalize(self, input_values: np.ndarray) -> np.ndarray:
         """``(x - mean) / (2 * std)``."""
@@ -277,16 +319,7 @@ class Wav2Vec2FeatureExtractor(_AudioExtractor):
     return_attention_mask: bool = False
     do_normalize: bool = True
 
-    @staticmethod
-    def zero_mean_unit_var_norm(
-        input_values: list[np.ndarray], attention_mask: list[np.ndarray] | None, padding_value: float = 0.0
-    ) -> list[np.ndarray]:
-        """The reference's static helper: normalise each array over its masked span."""
-        spans = None if attention_mask is None else _spans(attention_mask)
-        return [
-            F.zero_mean_unit_var(np.array(v, copy=True)[None], None if spans is None else [spans[i]], padding_value)[0]
-            for i, v in enumerate(input_values)
-        ]
+    zero_mean_unit_var_norm = staticmethod(zero_mean_unit_var_norm)
 
     def __call__(
         self,
@@ -300,8 +333,12 @@ class Wav2Vec2FeatureExtractor(_AudioExtractor):
         sampling_rate: int | None = None,
         **kwargs: Any,
     ) -> BatchFeature:
-        """Pad/truncate one waveform or a batch, then normalise; ``input_values`` is a list of
-        float32 arrays (and ``attention_mask`` of int32 arrays) unless ``return_tensors`` is set."""
+        """Pad/truncate one waveform or a batch, then normalise.
+
+        Without ``return_tensors``, as the reference: ``input_values`` is a list of float32 arrays
+        when normalised, else one array (an object array of per-example arrays when the lengths
+        differ); ``attention_mask`` is a list of int32 arrays. With ``return_tensors="np"`` a
+        ragged batch is an object array; ``"pt"``/``"jax"``/``"tf"`` need equal lengths."""
         self._check_sampling_rate(sampling_rate)
         as_float64 = _integer_inputs(raw_speech)
         waves, _ = self._as_batch(raw_speech)

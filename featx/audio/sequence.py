@@ -9,9 +9,9 @@ reference produces something unusable:
 - items with more than one axis (``[frames, bins]``) are padded along the first axis only, whatever
   ``feature_size`` says (the reference pads every axis when ``feature_size == 1``);
 - when sequences keep different lengths (``padding=False``, or longer than ``max_length`` without
-  truncation), ``return_tensors=None`` gives a list of arrays (tensors for torch input), where the
-  reference builds a NumPy object array (or fails for torch), and an explicit ``return_tensors`` is
-  an error;
+  truncation), NumPy output is the reference's object array of per-example arrays, ``"pt"``,
+  ``"jax"`` and ``"tf"`` are an error that says how to pad, and torch items without
+  ``return_tensors`` give a list of tensors (the reference fails);
 - a single unbatched example (a flat list of numbers) is an error that says to wrap it in a list.
 """
 
@@ -25,8 +25,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..batch import BatchFeature
-from ..config import ConfigMixin
+from ..batch import BatchFeature, TensorType, tensor_kind
+from ..config import FeatureExtractionMixin
 from ..errors import InputError
 
 __all__ = ["SequenceFeatureExtractor", "PADDING_STRATEGIES"]
@@ -63,7 +63,7 @@ def _output_dtype(dtype: np.dtype) -> np.dtype:
 
 
 @dataclasses.dataclass(repr=False)
-class SequenceFeatureExtractor(ConfigMixin):
+class SequenceFeatureExtractor(FeatureExtractionMixin):
     """Base of the audio feature extractors: options, ``pad`` and input checks.
 
     ``feature_size`` is the size of one frame's feature vector (1 for raw waveforms);
@@ -90,7 +90,7 @@ class SequenceFeatureExtractor(ConfigMixin):
         truncation: bool = False,
         pad_to_multiple_of: int | None = None,
         return_attention_mask: bool | None = None,
-        return_tensors: str | None = None,
+        return_tensors: str | TensorType | None = None,
     ) -> BatchFeature:
         """Truncate and pad a batch of sequences to one length, with an attention mask.
 
@@ -113,9 +113,10 @@ class SequenceFeatureExtractor(ConfigMixin):
                 out["attention_mask"] = []
             return BatchFeature(out)
 
-        inferred = return_tensors is None
-        if inferred:
-            return_tensors = "pt" if _is_torch(self._first_item(required, main)) else "np"
+        kind = tensor_kind(return_tensors)
+        inferred = kind is None
+        if kind is None:
+            kind = "pt" if _is_torch(self._first_item(required, main)) else "np"
 
         columns: dict[str, list[np.ndarray]] = {}
         for key, value in features.items():
@@ -189,19 +190,21 @@ class SequenceFeatureExtractor(ConfigMixin):
             out["attention_mask"] = self._pad_column(masks, target, 0, "attention_mask")
 
         ragged = [k for k, v in out.items() if isinstance(v, list) and len({x.shape for x in v}) > 1]
-        if ragged and not inferred:
-            raise InputError(
-                f"cannot return {return_tensors!r} tensors: {ragged} hold sequences of different lengths "
-                f"({min(lengths)} to {max(lengths)}); pass padding=True, or padding='max_length' with "
-                "max_length=..., or return_tensors=None to get a list of arrays",
-                source=ragged[0],
-            )
-        if ragged and return_tensors == "pt":
+        if ragged and kind == "pt" and inferred:
+            # Torch items that stay ragged: a list of tensors (the reference cannot stack them).
             import torch
 
             for key in ragged:
                 out[key] = [torch.from_numpy(np.ascontiguousarray(x)) for x in out[key]]
-        return BatchFeature(out, tensor_type=None if ragged else return_tensors)
+            return BatchFeature(out)
+        if ragged and kind != "np":
+            raise InputError(
+                f"cannot return {kind!r} tensors: {ragged} hold sequences of different lengths "
+                f"({min(lengths)} to {max(lengths)}); pass padding=True, or padding='max_length' with "
+                "max_length=..., or return_tensors='np' for an object array of per-example arrays",
+                source=ragged[0],
+            )
+        return BatchFeature(out, tensor_type=kind)  # ragged NumPy output: an object array
 
     def _pad_column(
         self, items: list[np.ndarray], target: int | None, value: float, key: str
@@ -319,6 +322,25 @@ class SequenceFeatureExtractor(ConfigMixin):
                 f"pad_to_multiple_of must be a positive int or None, not {pad_to_multiple_of!r}",
                 source="pad_to_multiple_of",
             )
+
+    def fetch_audio(self, audio_url_or_urls: Any, sampling_rate: int | None = None) -> Any:
+        """Load a path or URL (or a list of them) as a mono float32 waveform at ``sampling_rate``
+        (default: the extractor's); waveforms (arrays, tensors, lists of numbers) pass through."""
+        rate = sampling_rate or self.sampling_rate
+        if isinstance(audio_url_or_urls, (list, tuple)) and (
+            not audio_url_or_urls or not isinstance(audio_url_or_urls[0], (int, float, np.number))
+        ):
+            return [self.fetch_audio(x, sampling_rate=rate) for x in audio_url_or_urls]
+        if isinstance(audio_url_or_urls, (str, os.PathLike)):
+            from .io import load_audio
+
+            return load_audio(audio_url_or_urls, sampling_rate=rate).waveform
+        if isinstance(audio_url_or_urls, (np.ndarray, list, tuple)) or _is_torch(audio_url_or_urls):
+            return audio_url_or_urls
+        raise InputError(
+            f"fetch_audio takes a path, a URL, a waveform or a list of them, not {type(audio_url_or_urls).__name__}",
+            source="audio_url_or_urls",
+        )
 
     # ---- helpers for subclasses --------------------------------------------------------------
     def _check_sampling_rate(self, sampling_rate: int | None) -> None:

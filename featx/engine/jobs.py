@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, FeatxError, InputError
+from ..hub import recorded_source
 from .workers import Prepared
 
 __all__ = ["EmbedJob", "FeaturesJob", "error_text", "embedder_from_manifest"]
@@ -40,7 +41,8 @@ class EmbedJob:
 
     def __init__(self, embedder: Any, *, dtype: str = "auto", processor_options: dict[str, Any] | None = None,
                  batch_size: int = 16, windows: bool = False, fmt: str = "parquet",
-                 npy_dtype: str = "float32") -> None:
+                 npy_dtype: str = "float32", hub_options: dict[str, Any] | None = None) -> None:
+        """``hub_options`` (e.g. ``cache_dir``) are for engines that load the model again elsewhere."""
         if windows and embedder.modality != "audio":
             raise ConfigError("--windows applies to audio models only")
         if windows and embedder.pool == "none":
@@ -56,6 +58,7 @@ class EmbedJob:
         self.windows = windows
         self.fmt = fmt
         self.npy_dtype = npy_dtype
+        self.hub_options = dict(hub_options or {})
         self._model_ok = 0  # inputs the model has embedded so far
 
     def manifest(self) -> dict[str, Any]:
@@ -64,7 +67,7 @@ class EmbedJob:
         return {
             "kind": self.kind,
             "featx_version": _version(),
-            "model": e.model_id,
+            "model": recorded_source(e.model_id),  # a local folder as an absolute path
             "revision": e.revision,
             "pool": e.pool,
             "normalize": e.normalize,
@@ -161,15 +164,18 @@ def _out_of_memory(exc: BaseException) -> bool:
     return oom is not None and isinstance(exc, oom)
 
 
-def embedder_from_manifest(manifest: dict[str, Any], *, device: str | None = None) -> Any:
-    """The `Embedder` that reproduces the embeddings of an output folder (for search queries)."""
+def embedder_from_manifest(manifest: dict[str, Any], *, device: str | None = None,
+                           cache_dir: str | None = None) -> Any:
+    """The `Embedder` that reproduces the embeddings of an output folder (for search queries).
+    ``cache_dir``: the Hugging Face cache holding a hub model (default: huggingface_hub's)."""
     from ..embedding import Embedder
 
     if manifest.get("kind") != "embeddings":
         raise ConfigError("this output holds features, not embeddings")
+    hub = {"cache_dir": cache_dir} if cache_dir else {}
     return Embedder(manifest["model"], pool=manifest["pool"], normalize=manifest["normalize"],
                     dtype=manifest.get("dtype", "auto"), device=device, revision=manifest.get("revision"),
-                    **manifest.get("processor_options", {}))
+                    **hub, **manifest.get("processor_options", {}))
 
 
 class _FeaturePreparer:
@@ -213,12 +219,15 @@ class FeaturesJob:
     kind = "features"
 
     def __init__(self, processor_id: str | os.PathLike[str], *, processor_options: dict[str, Any] | None = None,
-                 fmt: str = "parquet", npy_dtype: str = "float32") -> None:
+                 fmt: str = "parquet", npy_dtype: str = "float32", revision: str | None = None,
+                 cache_dir: str | os.PathLike[str] | None = None) -> None:
         from ..pipelines import load_processor
 
         self.processor_id = os.fspath(processor_id)
         self.processor_options = dict(processor_options or {})
-        processor = load_processor(processor_id, **self.processor_options)
+        self.revision = revision
+        hub = {k: v for k, v in (("revision", revision), ("cache_dir", cache_dir)) if v is not None}
+        processor = load_processor(processor_id, **hub, **self.processor_options)
         self.preparer = _FeaturePreparer(processor)
         self.fmt = fmt
         self.npy_dtype = npy_dtype
@@ -247,7 +256,8 @@ class FeaturesJob:
         return {
             "kind": self.kind,
             "featx_version": _version(),
-            "processor": self.processor_id,
+            "processor": recorded_source(self.processor_id),  # a local path as an absolute path
+            "revision": self.revision,
             "processor_class": type(self.preparer.processor).__name__,
             "processor_options": self.processor_options,
             "processor_config": self.preparer.processor.to_dict(),

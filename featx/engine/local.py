@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from .progress import Progress, Summary
-from .sources import count_inputs, iter_inputs
+from .sources import count_inputs, describe_specs, iter_inputs
 from .state import load_done_keys, next_shard_index, prepare_output
 from .workers import FeedStats, batched, prefetch
 from .writer import ShardWriter, drop_error_rows
@@ -61,7 +61,7 @@ def run(job: Any, specs: Sequence[str], out: str, opts: RunOptions | None = None
     """
     opts = opts or RunOptions()
     start = time.perf_counter()
-    manifest = job.manifest()
+    manifest = {**job.manifest(), **describe_specs(specs)}
     prepare_output(out, manifest, overwrite=opts.overwrite)
     if opts.retry_failed:
         drop_error_rows(out)
@@ -104,6 +104,8 @@ def run(job: Any, specs: Sequence[str], out: str, opts: RunOptions | None = None
     summary.rows = writer.rows_written
     summary.shards = len(writer.shards_written)
     summary.seconds = time.perf_counter() - start
+    if not summary.interrupted:  # every input was seen: the exact total, whatever the count thread did
+        progress.total = summary.done + summary.failed + summary.skipped + summary.duplicates
     if progress.mode == "bar":  # the bar's last state; log mode has the summary line
         progress.update(summary, force=True)
     progress.finish(summary)

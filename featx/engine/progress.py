@@ -66,15 +66,22 @@ class Progress:
         self._lock = threading.Lock()
         self._width = 0
 
+    def _work(self, s: Summary) -> int | None:
+        """Inputs this run has to process (the total less those skipped), when the total is known."""
+        return None if self.total is None else max(0, self.total - s.skipped - s.duplicates)
+
     def _eta(self, s: Summary) -> str:
+        """``processed/to do [elapsed<left, rate]``; inputs skipped as already written are counted
+        beside it, not in it, so a re-run reads ``0/0 (3 skipped, already written)``."""
         processed = s.done + s.failed
         elapsed = time.perf_counter() - self.start
         rate = processed / elapsed if elapsed > 0 else 0.0
-        if self.total is None or rate <= 0:
-            return f"{processed}/? [{_clock(elapsed)}, {rate:.1f} {self.unit}/s]"
-        remaining = max(0, self.total - processed - s.skipped - s.duplicates)
-        return (f"{processed + s.skipped}/{self.total} [{_clock(elapsed)}<{_clock(remaining / rate)}, "
-                f"{rate:.1f} {self.unit}/s]")
+        work = self._work(s)
+        skipped = f" ({s.skipped} skipped, already written)" if s.skipped else ""
+        if work is None:
+            return f"{processed}/?{skipped} [{_clock(elapsed)}, {rate:.1f} {self.unit}/s]"
+        left = f"<{_clock(max(0, work - processed) / rate)}" if rate > 0 else ""
+        return f"{processed}/{work}{skipped} [{_clock(elapsed)}{left}, {rate:.1f} {self.unit}/s]"
 
     def update(self, s: Summary, force: bool = False) -> None:
         if self.mode == "none":
@@ -84,12 +91,12 @@ class Progress:
             return
         self._last = now
         extra = f" failed {s.failed}" if s.failed else ""
-        extra += f" skipped {s.skipped}" if s.skipped else ""
         with self._lock:
             if self.mode == "bar":
                 pct = ""
-                if self.total:
-                    frac = min(1.0, (s.done + s.failed + s.skipped + s.duplicates) / self.total)
+                work = self._work(s)
+                if work is not None:
+                    frac = min(1.0, (s.done + s.failed) / work) if work else 1.0
                     filled = int(frac * 24)
                     pct = f"{frac * 100:3.0f}%|{'#' * filled}{' ' * (24 - filled)}| "
                 text = f"\r{pct}{self._eta(s)}{extra}"

@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from ..errors import ConfigError, FeatxError
+from ..hub import recorded_source
 from .jobs import error_text
 from .local import RunOptions
 from .progress import Progress, Summary
-from .sources import Input, iter_inputs
+from .sources import Input, describe_specs, iter_inputs
 from .state import KeySet, load_done_keys, next_shard_index, prepare_output
 from .codec import pack, unpack
 from .workers import FeedStats, Prepared, prepare_only, unique_inputs
@@ -132,8 +133,10 @@ class _RowsActor:
         if threads:
             torch.set_num_threads(threads)
         light = job.embedder
-        embedder = Embedder(light.model_id, pool=light.pool, normalize=light.normalize, dtype=dtype,
-                            device=device, processor=light.processor, revision=light.revision)
+        # The absolute form of a local model folder: actors need not share the driver's directory.
+        embedder = Embedder(recorded_source(light.model_id), pool=light.pool, normalize=light.normalize,
+                            dtype=dtype, device=device, processor=light.processor, revision=light.revision,
+                            **getattr(job, "hub_options", {}))
         self.job = copy.copy(job)
         self.job.embedder = self.job.preparer = embedder
 
@@ -284,7 +287,7 @@ def run(job: Any, specs: Sequence[str], out: str, opts: RunOptions | None = None
     started = init_ray(ro.address, **ro.init_kwargs)
     saved = _quiet_ray_data(ray)
     try:
-        manifest = job.manifest()
+        manifest = {**job.manifest(), **describe_specs(specs)}
         model = None
         if getattr(job, "embedder", None) is not None:
             gpus, actors, device = _resources(ray, ro)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,8 @@ __all__ = [
     "AUDIO_EXTENSIONS",
     "extensions_for",
     "check_specs",
+    "check_has_inputs",
+    "describe_specs",
     "iter_inputs",
     "count_inputs",
 ]
@@ -39,6 +41,7 @@ AUDIO_EXTENSIONS = frozenset(
     " .mka .mp4".split()
 )
 _PARQUET_BATCH = 1024
+_RECORDED_SPECS = 100  # input specs recorded in the manifest (a shell glob can expand to thousands)
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,53 @@ def check_specs(specs: Iterable[str]) -> None:
         if not os.path.exists(path):
             what = "list file" if spec.startswith("@") else "input"
             raise InputError(f"{what} not found: {path}", source=path)
+
+
+def _ignored_files(specs: Iterable[str], limit: int = 100_000) -> tuple[int, list[str]]:
+    """Files in the folders of ``specs`` (any extension, at most ``limit``): count and 3 examples."""
+    count, examples = 0, []
+    for spec in specs:
+        if spec.startswith("@") or not os.path.isdir(spec):
+            continue
+        for item in _walk(spec, None):
+            count += 1
+            if len(examples) < 3:
+                examples.append(os.path.basename(item.key))
+            if count >= limit:
+                return count, examples
+    return count, examples
+
+
+def check_has_inputs(specs: Sequence[str], *, column: str | None = None,
+                     extensions: frozenset[str] | None = None, modality: str = "") -> None:
+    """Raise `InputError` when ``specs`` give no input at all (an empty folder, or no file of the
+    model's modality); stops at the first input found, so it is cheap when there are inputs."""
+    for _ in iter_inputs(specs, column=column, extensions=extensions):
+        return
+    where = ", ".join(specs[:5]) + (f" and {len(specs) - 5} more" if len(specs) > 5 else "")
+    message = f"no inputs found in {where}"
+    if extensions is not None:
+        kind = f"{modality} " if modality else ""
+        message += f"; folders and globs are searched for {kind}files ending in {' '.join(sorted(extensions))}"
+        count, examples = _ignored_files(specs)
+        if count:
+            message += (f" (other files there: {count}{'+' if count >= 100_000 else ''}, e.g. "
+                        f"{', '.join(examples)}; --extensions picks other endings, '*' takes every file)")
+    raise InputError(message)
+
+
+def describe_specs(specs: Sequence[str]) -> dict[str, Any]:
+    """The manifest's record of a run's inputs: each spec as given and as an absolute path (the
+    ``path`` column keeps them as given, so relative rows are relative to ``working_dir``)."""
+    def absolute(spec: str) -> str:
+        if _is_url(spec):
+            return spec
+        if spec.startswith("@"):
+            return "@" + os.path.abspath(spec[1:])
+        return os.path.abspath(spec)
+
+    return {"inputs": [{"given": s, "absolute": absolute(s)} for s in specs[:_RECORDED_SPECS]],
+            "inputs_total": len(specs), "working_dir": os.getcwd()}
 
 
 def iter_inputs(

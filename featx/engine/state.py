@@ -35,6 +35,7 @@ __all__ = [
     "next_shard_index",
     "read_manifest",
     "write_json_atomic",
+    "check_output",
     "prepare_output",
     "IDENTITY_FIELDS",
     "load_done_keys",
@@ -131,11 +132,31 @@ def _describe(value: Any) -> str:
     return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else repr(value)
 
 
+# The field naming the model (embeddings) or processor (features) source: a local path in it is
+# compared by the folder it resolves to (older featx recorded it as typed, e.g. relative).
+_SOURCE_FIELD = {"embeddings": "model", "features": "processor"}
+
+
+def _resolved(source: Any) -> Any:
+    if not isinstance(source, str):
+        return source
+    from ..hub import recorded_source
+
+    recorded = recorded_source(source)
+    return os.path.realpath(recorded) if os.path.isabs(recorded) else recorded
+
+
+def _same(name: str, kind: Any, old: Any, new: Any) -> bool:
+    if old == new:
+        return True
+    return name == _SOURCE_FIELD.get(kind) and _resolved(old) == _resolved(new)
+
+
 def _check_identity(out: Path, old: dict[str, Any], new: dict[str, Any]) -> None:
     diffs = [
         f"{name}: {_describe(old.get(name))} in {out} vs {_describe(new.get(name))} now"
         for name in IDENTITY_FIELDS
-        if old.get(name) != new.get(name)
+        if not _same(name, new.get("kind"), old.get(name), new.get(name))
     ]
     if diffs:
         raise ConfigError(
@@ -162,27 +183,40 @@ def _remove_leftovers(out: Path) -> None:
                 path.unlink(missing_ok=True)
 
 
+def check_output(out: str | os.PathLike[str], *, overwrite: bool = False) -> dict[str, Any] | None:
+    """Check that ``out`` can take a job's output, without changing anything; returns its manifest.
+
+    `ConfigError` when ``out`` is a file, or a non-empty folder featx did not write. Cheap: run it
+    before loading a model, so a wrong ``--output`` fails at once."""
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"--output {folder} is a file, not a folder (give a new or empty folder, or an "
+                          "earlier featx output to resume)")
+    if not folder.is_dir():
+        return None
+    old = read_manifest(folder)
+    if old is None and any(folder.iterdir()):
+        if overwrite:
+            raise ConfigError(f"refusing to --overwrite {folder}: it is not a featx output folder")
+        raise ConfigError(f"--output {folder} is a non-empty folder that featx did not write; "
+                          f"choose an empty or new folder")
+    return old
+
+
 def prepare_output(out: str | os.PathLike[str], manifest: dict[str, Any], *, overwrite: bool) -> None:
     """Create or reuse ``out`` for a job described by ``manifest``.
 
     Raises `ConfigError` when ``out`` holds a job with other identity settings, or is a non-empty
     folder featx did not write (never deletes a user's files unless ``overwrite``)."""
     folder = Path(out)
-    if folder.exists() and not folder.is_dir():
-        raise ConfigError(f"--output {folder} exists and is not a folder")
-    old = read_manifest(folder) if folder.is_dir() else None
+    old = check_output(folder, overwrite=overwrite)
     if overwrite and folder.is_dir():
-        if old is None and any(folder.iterdir()):
-            raise ConfigError(f"refusing to --overwrite {folder}: it is not a featx output folder")
         for path in folder.iterdir():
             if path.name == MANIFEST or SHARD_RE.match(path.name) or path.name.startswith(("_tmp-", "_index")):
                 path.unlink()
             elif path.name == NPY_DIR:
                 shutil.rmtree(path)
         old = None
-    elif old is None and folder.is_dir() and any(folder.iterdir()):
-        raise ConfigError(f"--output {folder} is a non-empty folder that featx did not write; "
-                          f"choose an empty or new folder")
     if old is None:
         folder.mkdir(parents=True, exist_ok=True)
     else:

@@ -15,19 +15,145 @@ same integers, so the result cannot differ from Pillow's. The speed comes from t
 
 Lane counts are passed as run-time values on purpose: with a constant trip count LLVM unrolls the
 lane loop before vectorizing it and then cannot prove that the arrays do not alias.
+
+Compiled kernels are cached in a per-user folder (`cache_dir`: ``$FEATX_CACHE_DIR/numba``, else
+``$XDG_CACHE_HOME/featx/numba`` or ``~/.cache/featx/numba``), keyed by this file's content and the
+numba version, so a new checkout, a virtual environment or a read-only install of the same featx
+reuses them. The folder is chosen by a numba cache locator of our own, attached to these kernels
+only (no environment variable is set; NUMBA_CACHE_DIR is numba's, read once at its import). When
+the folder is not writable the kernels are compiled in each process instead. The first compilation
+prints one line to stderr, as it takes a while.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import os
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numba
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["resample_rows", "premultiply", "unpremultiply", "rgb_to_rgbx", "rgbx_to_rgb", "LANES"]
+__all__ = ["resample_rows", "premultiply", "unpremultiply", "rgb_to_rgbx", "rgbx_to_rgb", "LANES", "cache_dir",
+           "CACHE_ENV"]
 
 LANES = 256  # bytes per transposed band row: 256 // channels image rows per band
+CACHE_ENV = "FEATX_CACHE_DIR"
+
+
+# ---- the on-disk cache of compiled kernels -------------------------------------------------------
+def _user_cache_root() -> Path:
+    """featx's per-user cache folder: FEATX_CACHE_DIR, else the platform's user cache folder + featx."""
+    override = os.environ.get(CACHE_ENV)
+    if override:
+        return Path(override).expanduser()
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "featx" / "Cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "featx"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "featx"
+
+
+def _source_hash() -> str:
+    with open(__file__, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()[:16]
+
+
+_SOURCE_STAMP = _source_hash()
+
+
+def cache_dir() -> Path:
+    """Where the compiled kernels of this featx version are cached (`_kernel` reads it when a
+    kernel is defined, i.e. at import)."""
+    return _user_cache_root() / "numba" / f"numba{numba.__version__}-{_SOURCE_STAMP}"
+
+
+_announce_lock = threading.Lock()
+_announced: list[str] = []  # the cache folder of the one compilation announced, once per process
+
+
+def _announce(where: str, cached: bool = True) -> None:
+    """One line on stderr the first time this process compiles a kernel (it takes 10-30 s)."""
+    with _announce_lock:
+        if _announced:
+            return
+        _announced.append(where)
+    how = f"cached in {where}" if cached else f"not cached: cannot write to {where}"
+    sys.stderr.write(f"featx: compiling the image resize kernels (10-30 s, once per machine and image kind; "
+                     f"{how})\n")
+    sys.stderr.flush()
+
+
+@functools.lru_cache(maxsize=1)
+def _cache_classes() -> tuple[type, type]:
+    """(cache, no-cache) classes for numba dispatchers: featx's folder, and the announcement."""
+    from numba.core import caching
+
+    class Locator(caching._CacheLocator):
+        def __init__(self, py_func: Any) -> None:
+            self._lineno = py_func.__code__.co_firstlineno
+            self._path = str(cache_dir())
+
+        def get_cache_path(self) -> str:
+            return self._path
+
+        def get_source_stamp(self) -> Any:
+            return _SOURCE_STAMP  # the folder is keyed by this file's content already
+
+        def get_disambiguator(self) -> str:
+            return str(self._lineno)
+
+        @classmethod
+        def from_function(cls, py_func: Any, py_file: str) -> Any:
+            self = cls(py_func)
+            try:
+                self.ensure_cache_path()  # creates the folder and checks that it is writable
+            except OSError:
+                return None
+            return self
+
+    class Impl(caching.CompileResultCacheImpl):
+        _locator_classes = [Locator]
+
+    class Cache(caching.FunctionCache):
+        _impl_class = Impl
+
+        def load_overload(self, sig: Any, target_context: Any) -> Any:
+            data = super().load_overload(sig, target_context)
+            if data is None:  # not in the cache: numba compiles next
+                _announce(self.cache_path)
+            return data
+
+    class NoCache(caching.NullCache):
+        def load_overload(self, sig: Any, target_context: Any) -> Any:
+            _announce(str(cache_dir()), cached=False)
+            return None
+
+    return Cache, NoCache
+
+
+def _kernel(func: Callable[..., Any]) -> Any:
+    """``njit(nogil=True)`` with featx's on-disk cache (none when its folder is not writable)."""
+    dispatcher = njit(nogil=True)(func)
+    try:
+        cache, no_cache = _cache_classes()
+    except (ImportError, AttributeError):  # numba internals changed: numba's own cache (__pycache__)
+        dispatcher.enable_caching()
+        return dispatcher
+    try:
+        dispatcher._cache = cache(dispatcher.py_func)
+    except RuntimeError:  # numba found no usable locator: the folder cannot be created or written
+        dispatcher._cache = no_cache()
+    return dispatcher
 
 
 def _mask(index: list[int]) -> ir.Constant:
@@ -80,7 +206,7 @@ def _tile8(typingctx, S, si, sj, D, di, dj):  # noqa: ANN001, ANN202, ARG001
     return sig, codegen
 
 
-@njit(cache=True, nogil=True)
+@_kernel
 def _tr(S, s0, ni, nj, D, d0):  # noqa: ANN001, ANN202  (numba kernels: types come from the caller)
     """``D[d0 + j, i] = S[s0 + i, j]`` for ``i < ni``, ``j < nj``: 8x8 SIMD tiles, scalar edges."""
     i8 = ni - ni % 8
@@ -96,7 +222,7 @@ def _tr(S, s0, ni, nj, D, d0):  # noqa: ANN001, ANN202  (numba kernels: types co
             D[d0 + j, i] = S[s0 + i, j]
 
 
-@njit(cache=True, nogil=True)
+@_kernel
 def _accumulate(S, first, count, kk, acc, lanes):  # noqa: ANN001, ANN202
     """``acc[:lanes] = 2**21 + sum_k S[first + k, :lanes] * kk[k]`` (taps four at a time)."""
     for j in range(lanes):
@@ -116,14 +242,14 @@ def _accumulate(S, first, count, kk, acc, lanes):  # noqa: ANN001, ANN202
         k += 1
 
 
-@njit(cache=True, nogil=True)
+@_kernel
 def _clip_row(acc, lanes, out):  # noqa: ANN001, ANN202
     for j in range(lanes):
         v = acc[j] >> 22
         out[j] = 0 if v < 0 else (255 if v > 255 else v)
 
 
-@njit(cache=True, nogil=True)
+@_kernel
 def _vertical(S, s_off, ys, yc, yk, o0, o1, D):  # noqa: ANN001, ANN202
     """Rows ``o0..o1`` of the vertical pass into ``D[0 : o1 - o0]``; ``S`` row 0 is source row ``s_off``."""
     S8 = S.view(np.uint8)
@@ -135,7 +261,7 @@ def _vertical(S, s_off, ys, yc, yk, o0, o1, D):  # noqa: ANN001, ANN202
         _clip_row(acc, lanes, D8[yy - o0])
 
 
-@njit(cache=True, nogil=True)
+@_kernel
 def _horizontal(S, r0, r1, xs, xc, xk, D):  # noqa: ANN001, ANN202
     """Horizontal pass of source rows ``r0..r1`` into ``D[0 : r1 - r0]``."""
     width = S.shape[1]
@@ -157,7 +283,7 @@ def _horizontal(S, r0, r1, xs, xc, xk, D):  # noqa: ANN001, ANN202
         _tr(res, 0, out_w, rows, D, yb - r0)
 
 
-@njit(cache=True, nogil=True)
+@_kernel
 def resample_rows(src, horizontal_first, xs, xc, xk, ys, yc, yk, o0, o1, out):  # noqa: ANN001, ANN201
     """Output rows ``o0..o1`` of Pillow's two-pass resample of ``src`` into ``out[0 : o1 - o0]``.
 
@@ -190,7 +316,7 @@ def resample_rows(src, horizontal_first, xs, xc, xk, ys, yc, yk, o0, o1, out):  
     return out
 
 
-@njit(cache=True, nogil=True)
+@_kernel
 def premultiply(src, cs):  # noqa: ANN001, ANN201
     """A copy with the colour channels multiplied by the last (alpha) channel, as Pillow's RGBA->RGBa."""
     out = np.empty_like(src)
@@ -207,7 +333,7 @@ def premultiply(src, cs):  # noqa: ANN001, ANN201
     return out
 
 
-@njit(cache=True, nogil=True)
+@_kernel
 def unpremultiply(img, cs):  # noqa: ANN001, ANN201
     """In place: divide the colour channels by alpha, as Pillow's RGBa->RGBA (``min(255, 255 * c // a)``)."""
     height, row = img.shape
@@ -222,7 +348,7 @@ def unpremultiply(img, cs):  # noqa: ANN001, ANN201
     return img
 
 
-@njit(cache=True, nogil=True)
+@_kernel
 def rgb_to_rgbx(src, out):  # noqa: ANN001, ANN201
     """``(H, 3W)`` bytes to ``(H, 4W)``: add a padding byte per pixel (constant strides: vectorized)."""
     height, row = src.shape
@@ -237,7 +363,7 @@ def rgb_to_rgbx(src, out):  # noqa: ANN001, ANN201
     return out
 
 
-@njit(cache=True, nogil=True)
+@_kernel
 def rgbx_to_rgb(src, out):  # noqa: ANN001, ANN201
     """``(H, 4W)`` bytes to ``(H, 3W)``: drop the padding byte of each pixel."""
     height, row = src.shape

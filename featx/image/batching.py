@@ -18,8 +18,14 @@ __all__ = ["SOURCES", "flatten_images", "labelled", "padded_sizes", "finish_into
 SOURCES = (str, os.PathLike, bytes, bytearray, memoryview)  # decoded with `featx.load_image`
 
 
-def flatten_images(images: Any, in_format: str | None) -> tuple[list[Any], str | None]:
-    """A flat list of images and the input layout (inferred once, from the first array)."""
+def flatten_images(images: Any, in_format: str | None) -> tuple[list[Any], list[str | None]]:
+    """A flat list of images and each one's input layout.
+
+    ``in_format`` (the caller's ``input_data_format``) applies to every 3-D array; without it the
+    layout is inferred per image, so a batch may mix channels-last arrays, channels-first tensors
+    and PIL images, as in the reference. An image whose layout is ambiguous is an error. PIL
+    images, 2-D arrays and paths/bytes get ``None``.
+    """
     if images is None:
         raise InputError("no images given", source="images")
     if isinstance(images, (list, tuple)):
@@ -28,42 +34,37 @@ def flatten_images(images: Any, in_format: str | None) -> tuple[list[Any], str |
             if isinstance(entry, (list, tuple)):
                 items.extend(entry)
             elif getattr(entry, "ndim", 0) == 4:
-                in_format = in_format or infer_channel_format(entry)
                 items.extend(entry)
             else:
                 items.append(entry)
     elif getattr(images, "ndim", 0) == 4:
-        in_format = in_format or infer_channel_format(images)
         items = list(images)
     else:
         items = [images]
     if not items:
         raise InputError("no images given (empty list)", source="images")
-    first_format = in_format
-    for index, item in enumerate(items):
-        if isinstance(item, SOURCES) or hasattr(item, "getbands"):
-            continue
-        if not (isinstance(item, np.ndarray) or is_torch(item)):
-            raise InputError(
-                f"image {index} is a {type(item).__name__}; expected a PIL image, NumPy array, torch tensor, "
-                "path, URL or bytes",
-                source=index,
-            )
-        if item.ndim == 3:
-            if in_format is None:
-                try:
-                    in_format = infer_channel_format(item)
-                except InputError as exc:
-                    raise InputError(f"image {index}: {exc}", source="input_data_format") from None
-            elif first_format is None and int(item.shape[0 if in_format == CHANNELS_FIRST else 2]) not in (1, 3, 4):
-                raise InputError(
-                    f"image {index} has shape {tuple(item.shape)}, which is not {in_format} like the first "
-                    "image; pass input_data_format",
-                    source="input_data_format",
-                )
-        elif item.ndim != 2:
-            raise InputError(f"image {index} has shape {tuple(item.shape)}; expected 2 or 3 dims", source=index)
-    return items, in_format
+    return items, [_item_format(index, item, in_format) for index, item in enumerate(items)]
+
+
+def _item_format(index: int, item: Any, in_format: str | None) -> str | None:
+    if isinstance(item, SOURCES) or hasattr(item, "getbands"):
+        return None
+    if not (isinstance(item, np.ndarray) or is_torch(item)):
+        raise InputError(
+            f"image {index} is a {type(item).__name__}; expected a PIL image, NumPy array, torch tensor, "
+            "path, URL or bytes",
+            source=index,
+        )
+    if item.ndim == 2:
+        return None
+    if item.ndim != 3:
+        raise InputError(f"image {index} has shape {tuple(item.shape)}; expected 2 or 3 dims", source=index)
+    if in_format is not None:
+        return in_format
+    try:
+        return infer_channel_format(item)
+    except InputError as exc:
+        raise InputError(f"image {index}: {exc}", source="input_data_format") from None
 
 
 def labelled(index: int, item: Any, work: Any) -> Any:

@@ -6,40 +6,36 @@ Same names, options, defaults, call arguments and outputs as ``transformers.Fuyu
 inputs the reference mishandles: an ambiguous channel layout is an error (the reference guesses),
 a 4-D batch array is read as a list of images (the reference fails), ``data_format`` is honoured
 (the reference ignores it), and `patchify_image` always returns ``(batch, patches, dim)`` for 4-D
-input (the PIL reference drops the batch axis when it is 1; the torch reference keeps it).
+input (the PIL reference drops the batch axis when it is 1; the torch reference keeps it). The
+patch helpers live in `featx.image.fuyu_patches`.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ..batch import BatchFeature
-from ..config import ConfigMixin
+from ..config import ImageProcessingMixin
 from ..errors import InputError
 from ..registry import register
 from . import functional as F
-from .layout import CHANNELS_FIRST, CHANNELS_LAST, channel_format, is_torch
-from .patches import patchify
+from .fuyu_patches import FuyuPatchMethods
+from .fuyu_patches import fuyu_size_dict as _size_dict
+from .kwargs import FuyuImagesKwargs, kwarg_names
+from .layout import CHANNELS_FIRST, CHANNELS_LAST, PILImageResampling, channel_format, image_hw, is_torch, resample_option
+from .methods import ImageProcessingMethods, to_layout
+from .options import stat_option
 
 __all__ = ["FuyuImageProcessor"]
 
 
-def _size_dict(value: Any, name: str) -> dict[str, int]:
-    """``{"height", "width"}`` from a dict, an int (square) or a ``(height, width)`` pair."""
-    if isinstance(value, Mapping):
-        if value.get("height") is None or value.get("width") is None:
-            raise InputError(f"{name} must have 'height' and 'width', got {dict(value)}", source=name)
-        return {"height": int(value["height"]), "width": int(value["width"])}
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return {"height": int(value), "width": int(value)}
-    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2:
-        return {"height": int(value[0]), "width": int(value[1])}
-    raise InputError(f"{name} must be {{'height': h, 'width': w}}, an int or (h, w), got {value!r}", source=name)
+def _fit(height: int, width: int, max_height: int, max_width: int) -> tuple[int, int]:
+    scale = min(max_height / height, max_width / width)
+    return int(height * scale), int(width * scale)
 
 
 def _is_image(x: Any) -> bool:
@@ -48,7 +44,7 @@ def _is_image(x: Any) -> bool:
 
 @register("image_processor")
 @dataclass(repr=False)
-class FuyuImageProcessor(ConfigMixin):
+class FuyuImageProcessor(FuyuPatchMethods, ImageProcessingMethods, ImageProcessingMixin):
     """Downscale to fit ``size`` (only when larger), pad bottom/right, rescale and normalise.
 
     Call with one image, a list (one image per sample) or a list of lists (images per sample).
@@ -59,13 +55,13 @@ class FuyuImageProcessor(ConfigMixin):
 
     do_resize: bool = True
     size: dict[str, int] = field(default_factory=lambda: {"height": 1080, "width": 1920})
-    resample: int = 2  # bilinear
+    resample: PILImageResampling | int = PILImageResampling.BILINEAR
     do_pad: bool = True
     padding_value: float = 1.0  # on the input's scale (0..255 for uint8), before rescaling
     padding_mode: str = "constant"
     do_normalize: bool = True
-    image_mean: float | list[float] = 0.5
-    image_std: float | list[float] = 0.5
+    image_mean: float | tuple[float, ...] = 0.5
+    image_std: float | tuple[float, ...] = 0.5
     do_rescale: bool = True
     rescale_factor: float = 1 / 255
     patch_size: dict[str, int] = field(default_factory=lambda: {"height": 30, "width": 30})
@@ -78,6 +74,7 @@ class FuyuImageProcessor(ConfigMixin):
         "image_patch_indices_per_batch",
         "image_patch_indices_per_subsequence",
     ]
+    valid_kwargs: ClassVar[type] = FuyuImagesKwargs
 
     def __post_init__(self) -> None:
         options = self.normalize_options(dict(self.__dict__))
@@ -86,16 +83,17 @@ class FuyuImageProcessor(ConfigMixin):
 
     @classmethod
     def normalize_options(cls, options: dict[str, Any]) -> dict[str, Any]:
-        """Int/pair sizes become dicts, resample names/enums become PIL codes, tuples become lists."""
+        """Int/pair sizes become dicts, resample names become ``PILImageResampling`` members (members and
+        ints are kept), mean/std sequences become tuples: the reference's types."""
         out = dict(options)
         for key in ("size", "patch_size"):
             if out.get(key) is not None:
                 out[key] = _size_dict(out[key], key)
         if out.get("resample") is not None:
-            out["resample"] = F.parse_resample(out["resample"])
+            out["resample"] = resample_option(out["resample"])
         for key in ("image_mean", "image_std"):
-            if isinstance(out.get(key), (tuple, list)):
-                out[key] = [float(v) for v in out[key]]
+            if key in out:
+                out[key] = stat_option(out[key])
         return out
 
     # ---- preprocessing -----------------------------------------------------------------------
@@ -122,8 +120,16 @@ class FuyuImageProcessor(ConfigMixin):
         return_tensors: str | None = None,
         data_format: Any = CHANNELS_FIRST,
         input_data_format: Any = None,
+        **kwargs: Any,
     ) -> BatchFeature:
-        """Process ``images``; every option defaults to the processor's own setting."""
+        """Process ``images``; every option defaults to the processor's own setting.
+
+        Other keys of ``valid_kwargs`` (``do_center_crop``, ``device``, ...) are accepted and, as in
+        the reference's PIL backend, have no effect; an input layout is inferred per image.
+        """
+        unknown = sorted(set(kwargs) - kwarg_names(self.valid_kwargs))
+        if unknown:
+            raise TypeError(f"{type(self).__name__} got unexpected arguments: {', '.join(unknown)}")
         opts = self.normalize_options(
             {
                 "do_resize": self.do_resize if do_resize is None else do_resize,
@@ -208,8 +214,7 @@ class FuyuImageProcessor(ConfigMixin):
             height, width = int(chw.shape[-2]), int(chw.shape[-1])
             target_h, target_w = opts["size"]["height"], opts["size"]["width"]
             if opts["do_resize"] and (height > target_h or width > target_w):
-                scale = min(target_h / height, target_w / width)
-                new_size = (int(height * scale), int(width * scale))
+                new_size = _fit(height, width, target_h, target_w)
                 if min(new_size) < 1:
                     raise InputError(
                         f"an image of {height}x{width} fitted into {target_h}x{target_w} would be "
@@ -258,6 +263,20 @@ class FuyuImageProcessor(ConfigMixin):
             chw = F.convert_rgb(chw, input_data_format=CHANNELS_FIRST)
         return np.asarray(chw)
 
+    def resize(  # type: ignore[override]
+        self, image: Any, size: Any, resample: Any = None, data_format: Any = None, input_data_format: Any = None, **kwargs: Any
+    ) -> Any:
+        """Downscale to fit ``size`` (``{"height", "width"}``) keeping the aspect ratio (``int`` of each
+        side times the smaller scale); an image that already fits is returned unchanged, as in the
+        reference. ``resample`` defaults to bilinear."""
+        array, fmt = self._array_and_layout(image, input_data_format)
+        target = _size_dict(size, "size")
+        height, width = image_hw(array, fmt)
+        if height <= target["height"] and width <= target["width"]:
+            return to_layout(array, fmt, data_format)
+        new_size = _fit(height, width, target["height"], target["width"])
+        return self._resize_to(array, new_size, resample, fmt, data_format)
+
     @staticmethod
     def _pad(chw: np.ndarray, target_h: int, target_w: int, value: float, mode: str) -> np.ndarray:
         pad_h, pad_w = target_h - chw.shape[-2], target_w - chw.shape[-1]
@@ -271,116 +290,3 @@ class FuyuImageProcessor(ConfigMixin):
             )
         # Filled in the image's dtype, as np.pad does: 1.0 on uint8 is grey level 1.
         return F.pad(chw, ((0, pad_h), (0, pad_w)), value, mode=mode, input_data_format=CHANNELS_FIRST)
-
-    # ---- patches -----------------------------------------------------------------------------
-    def _patch_hw(self, patch_size: Any) -> tuple[int, int]:
-        ps = _size_dict(self.patch_size if patch_size is None else patch_size, "patch_size")
-        return ps["height"], ps["width"]
-
-    def get_num_patches(self, image_height: int, image_width: int, patch_size: Any = None) -> int:
-        """Number of patches of an image whose sides are multiples of the patch size."""
-        ph, pw = self._patch_hw(patch_size)
-        if image_height % ph != 0:
-            raise InputError(f"image_height={image_height} must be divisible by {ph}", source="image_height")
-        if image_width % pw != 0:
-            raise InputError(f"image_width={image_width} must be divisible by {pw}", source="image_width")
-        return (image_height // ph) * (image_width // pw)
-
-    def patchify_image(self, image: Any, patch_size: Any = None) -> Any:
-        """``(C, H, W)`` -> ``(patches, ph * pw * C)``; ``(B, C, H, W)`` -> ``(B, patches, ph * pw * C)``.
-
-        Patches in raster order, each flattened in ``(ph, pw, C)`` order. NumPy or torch in, same out.
-        """
-        ph, pw = self._patch_hw(patch_size)
-        if getattr(image, "ndim", 0) not in (3, 4):
-            raise InputError(
-                f"expected an image of shape (C, H, W) or (B, C, H, W), got {tuple(getattr(image, 'shape', ()))}",
-                source="image",
-            )
-        patches = patchify(image, (ph, pw))  # (..., L, C, ph, pw)
-        lead = patches.shape[:-3]
-        channels = patches.shape[-3]
-        order = (*range(len(lead)), len(lead) + 1, len(lead) + 2, len(lead))
-        moved = patches.permute(*order) if is_torch(patches) else patches.transpose(order)
-        return moved.reshape(*lead, ph * pw * channels)
-
-    def preprocess_with_tokenizer_info(
-        self,
-        image_input: Any,
-        image_present: Any,
-        image_unpadded_h: Any,
-        image_unpadded_w: Any,
-        image_placeholder_id: int,
-        image_newline_id: int,
-        variable_sized: bool,
-        patch_size: Any = None,
-    ) -> BatchFeature:
-        """Patches and token ids for model input, as the reference computes them.
-
-        ``image_input``: ``[batch, subsequences, C, H, W]`` padded images; ``image_present``: which
-        are real. With ``variable_sized`` each image is cropped to its unpadded size rounded up to
-        whole patches and a newline id ends every row of patches. Patch-index streams hold the
-        patch number at placeholder positions and -1 elsewhere (newlines), counted per subsequence
-        and cumulatively per batch sample.
-        """
-        import torch
-
-        image_input = torch.as_tensor(image_input)
-        device = image_input.device
-        ph, pw = self._patch_hw(patch_size)
-        images: list[list[Any]] = []
-        batch_patches: list[list[Any]] = []
-        batch_ids: list[list[Any]] = []
-        for b in range(image_input.shape[0]):
-            sample_ids, sample_patches = [], []
-            for s in range(image_input.shape[1]):
-                if not bool(image_present[b, s]):
-                    sample_ids.append(torch.tensor([], dtype=torch.int32, device=device))
-                    continue
-                image = image_input[b, s]
-                height, width = int(image.shape[1]), int(image.shape[2])
-                if variable_sized:
-                    # min(): the unpadded size rounded up may pass the padded size
-                    height = min(height, math.ceil(float(image_unpadded_h[b, s]) / ph) * ph)
-                    width = min(width, math.ceil(float(image_unpadded_w[b, s]) / pw) * pw)
-                    image = image[:, :height, :width]
-                count = self.get_num_patches(height, width, {"height": ph, "width": pw})
-                ids = torch.full([count], image_placeholder_id, dtype=torch.int32, device=device)
-                patches = self.patchify_image(image, {"height": ph, "width": pw})
-                if variable_sized:
-                    newline = torch.full([height // ph, 1], image_newline_id, dtype=torch.int32, device=device)
-                    ids = torch.cat([ids.reshape(-1, width // pw), newline], dim=1).reshape(-1)
-                images.append([image])
-                sample_ids.append(ids)
-                sample_patches.append(patches)
-            batch_ids.append(sample_ids)
-            batch_patches.append(sample_patches)
-
-        per_batch: list[list[Any]] = []
-        per_subsequence: list[list[Any]] = []
-        for sample_ids in batch_ids:
-            offset = 0
-            sample_batch, sample_sub = [], []
-            for ids in sample_ids:
-                mask = ids == image_placeholder_id
-                positions = torch.nonzero(mask, as_tuple=True)[0]
-                numbers = torch.arange(positions.numel(), device=device).to(ids.dtype)
-                in_sub = torch.full_like(ids, -1)
-                in_batch = torch.full_like(ids, -1)
-                in_sub[positions] = numbers
-                in_batch[positions] = numbers + offset
-                sample_sub.append(in_sub)
-                sample_batch.append(in_batch)
-                offset += positions.numel()
-            per_batch.append(sample_batch)
-            per_subsequence.append(sample_sub)
-        return BatchFeature(
-            {
-                "images": images,
-                "image_input_ids": batch_ids,
-                "image_patches": batch_patches,
-                "image_patch_indices_per_batch": per_batch,
-                "image_patch_indices_per_subsequence": per_subsequence,
-            }
-        )
-

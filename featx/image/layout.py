@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..enums import PILImageResampling
 from ..errors import InputError
 
 __all__ = [
@@ -24,7 +25,9 @@ __all__ = [
     "is_torch",
     "image_hw",
     "RESAMPLE",
+    "PILImageResampling",
     "parse_resample",
+    "resample_option",
     "get_resize_output_size",
 ]
 
@@ -158,6 +161,22 @@ def parse_resample(resample: Any) -> int:
         return int(value)
     names = ", ".join(f"{v} ({k})" for k, v in RESAMPLE.items())
     raise InputError(f"unknown resample filter {resample!r}; use one of {names}", source="resample")
+
+
+def resample_option(resample: Any) -> PILImageResampling | int | None:
+    """A ``resample`` option as processors store it, with the reference's types.
+
+    ``PILImageResampling`` members and ints (e.g. read from JSON) are kept as given; names such as
+    ``"bicubic"`` become members. Anything else raises `InputError` (see `parse_resample`).
+    """
+    if resample is None:
+        return None
+    code = parse_resample(resample)
+    if isinstance(resample, PILImageResampling):
+        return resample
+    if isinstance(resample, (int, np.integer)):
+        return int(resample)
+    return PILImageResampling(code)
 
 
 def _shortest_edge(height: int, width: int, size: int, max_size: int | None = None) -> tuple[int, int]:

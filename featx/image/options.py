@@ -20,6 +20,8 @@ __all__ = [
     "OPENAI_CLIP_STD",
     "Plan",
     "size_dict",
+    "as_size_mapping",
+    "stat_option",
     "normalize_size_options",
     "resolve_plan",
 ]
@@ -40,10 +42,30 @@ _SIZE_KEYS = (
 )
 
 
+def as_size_mapping(size: Any) -> Any:
+    """A plain dict for a mapping or the reference's ``SizeDict`` (a dataclass yielding ``(key, value)``
+    pairs); anything else is returned unchanged."""
+    if isinstance(size, Mapping):
+        return dict(size)
+    if hasattr(size, "__dataclass_fields__") and hasattr(size, "__iter__"):
+        return {str(k): v for k, v in size}
+    return size
+
+
+def stat_option(value: Any) -> Any:
+    """``image_mean`` / ``image_std`` as the reference stores them: sequences become tuples, scalars stay."""
+    if isinstance(value, np.ndarray):
+        return tuple(value.tolist()) if value.ndim else value.item()
+    if isinstance(value, (list, tuple)):
+        return tuple(v.item() if isinstance(v, np.generic) else v for v in value)
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def size_dict(size: Any, *, default_to_square: bool = True, param_name: str = "size") -> dict[str, int] | None:
-    """The reference's ``get_size_dict``: an int, ``(h, w)`` or dict becomes a size dict."""
+    """The reference's ``get_size_dict``: an int, ``(h, w)``, dict or ``SizeDict`` becomes a size dict."""
     if size is None:
         return None
+    size = as_size_mapping(size)
     if isinstance(size, Mapping):
         out = {str(k): int(v) for k, v in size.items() if v is not None}
     elif isinstance(size, (int, np.integer)) and not isinstance(size, bool):

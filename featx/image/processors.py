@@ -1,14 +1,15 @@
 """Image processors with the reference's names, options, defaults and call arguments.
 
-One pipeline (`BaseImageProcessor`): convert to RGB -> channel layout (inferred once, never guessed)
--> resize -> centre crop -> rescale + normalise fused -> output layout. ViT, DeiT, CLIP, BiT,
-ConvNeXt and SigLIP are that pipeline with other defaults; ConvNeXt only changes the resize rule.
+One pipeline (`BaseImageProcessor`): convert to RGB -> channel layout (per image: given, or inferred
+where unambiguous, never guessed) -> resize -> centre crop -> rescale + normalise fused -> output
+layout. ViT, DeiT, CLIP, BiT, ConvNeXt and SigLIP are that pipeline with other defaults; ConvNeXt
+only changes the resize rule. The reference's per-image methods come from `ImageProcessingMethods`.
 
 A batch is one pass: each item is decoded, converted, resized and cropped on a thread pool (PIL
 releases the GIL), then written straight into one preallocated float32 batch through a per-channel
 lookup table (uint8 input) that gives the reference's float64-rescale-then-float32-normalise values
 bit for bit. Torch tensors on an accelerator (or ``device="cuda"``) are processed there with torch
-ops and stay on that device (resize within about 1/255 of PIL, see `featx.image.functional`).
+ops and stay on that device (`featx.image.torch_route`).
 """
 
 from __future__ import annotations
@@ -21,19 +22,23 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..batch import BatchFeature
-from ..config import ConfigMixin
+from ..config import ImageProcessingMixin
 from ..errors import ConfigError, InputError
 from ..registry import register
 from . import functional as F
 from .batching import SOURCES, finish_into, flatten_images, labelled, padded_sizes
+from .kwargs import ConvNextImageProcessorKwargs, ImagesKwargs, kwarg_names
 from .layout import (
     CHANNELS_FIRST,
     CHANNELS_LAST,
+    PILImageResampling,
     channel_format,
+    image_hw,
     is_torch,
-    to_channels_first,
+    resample_option,
     to_channels_last,
 )
+from .methods import ImageProcessingMethods
 from .options import (
     IMAGENET_DEFAULT_MEAN,
     IMAGENET_DEFAULT_STD,
@@ -42,10 +47,14 @@ from .options import (
     OPENAI_CLIP_MEAN,
     OPENAI_CLIP_STD,
     Plan,
+    as_size_mapping,
     normalize_size_options,
     resolve_plan,
     size_dict,
+    stat_option,
 )
+from .torch_route import process_torch
+from .torch_route import wants_torch as _wants_torch
 
 __all__ = [
     "BaseImageProcessor",
@@ -73,19 +82,23 @@ def _default(value: Any) -> Any:
 
 @register("image_processor")
 @dataclass(repr=False)
-class BaseImageProcessor(ConfigMixin):
-    """The shared pipeline; options left ``None`` switch a step off, as in the reference base class."""
+class BaseImageProcessor(ImageProcessingMethods, ImageProcessingMixin):
+    """The shared pipeline; options left ``None`` switch a step off, as in the reference base class.
+
+    Options are stored with the reference's types: ``resample`` as given (a ``PILImageResampling``
+    member, or an int as read from JSON), ``image_mean`` / ``image_std`` sequences as tuples.
+    """
 
     do_resize: bool | None = None
     size: dict[str, int] | None = None
-    resample: int | None = None
+    resample: PILImageResampling | int | None = None
     do_center_crop: bool | None = None
     crop_size: dict[str, int] | None = None
     do_rescale: bool | None = None
     rescale_factor: float | None = 1 / 255
     do_normalize: bool | None = None
-    image_mean: float | list[float] | None = None
-    image_std: float | list[float] | None = None
+    image_mean: float | tuple[float, ...] | None = None
+    image_std: float | tuple[float, ...] | None = None
     do_convert_rgb: bool | None = None
     do_pad: bool | None = None
     pad_size: dict[str, int] | None = None
@@ -94,32 +107,21 @@ class BaseImageProcessor(ConfigMixin):
     nested_key: ClassVar[str] = "image_processor"
     default_to_square: ClassVar[bool] = True
     model_input_names: ClassVar[list[str]] = ["pixel_values"]
+    valid_kwargs: ClassVar[type] = ImagesKwargs
 
     def __post_init__(self) -> None:
         square = type(self).default_to_square
         self.size = size_dict(self.size, default_to_square=square)
         self.crop_size = size_dict(self.crop_size, param_name="crop_size")
         self.pad_size = size_dict(self.pad_size, param_name="pad_size")
-        if self.resample is not None:
-            self.resample = F.parse_resample(self.resample)
-        for name in ("image_mean", "image_std"):
-            value = getattr(self, name)
-            if isinstance(value, (tuple, list, np.ndarray)):
-                setattr(self, name, [float(v) for v in value])
+        self.resample = resample_option(self.resample)
+        self.image_mean = stat_option(self.image_mean)
+        self.image_std = stat_option(self.image_std)
 
     @classmethod
     def normalize_options(cls, options: dict[str, Any]) -> dict[str, Any]:
         """Accept legacy spellings: int ``size``/``crop_size`` and CLIP's ``use_square_size``."""
         return normalize_size_options(options, cls.default_to_square)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Options as the reference saves them: ``None`` options whose default is ``None`` are left out."""
-        out = super().to_dict()
-        for f in dataclasses.fields(self):
-            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default  # type: ignore[misc]
-            if out.get(f.name, 0) is None and default is None:
-                del out[f.name]
-        return out
 
     # ---- the call ----------------------------------------------------------------------------
     def __call__(self, images: Any, *args: Any, **kwargs: Any) -> BatchFeature:
@@ -153,10 +155,11 @@ class BaseImageProcessor(ConfigMixin):
         ``images``: PIL images, NumPy arrays / torch tensors (2-D grayscale, 3-D either layout,
         4-D batches), lists of these, or paths/bytes/URLs (decoded with `featx.load_image`).
         Any option can be overridden for this call. ``data_format`` is the output layout;
-        ``input_data_format`` the input layout (inferred once from the first array if not given;
-        an ambiguous shape is an error). ``device``: process on this torch device.
+        ``input_data_format`` the input layout of every array (if not given, inferred per image, so
+        a batch may mix layouts; an ambiguous shape is an error). ``device``: process on this torch
+        device. Other keys of ``valid_kwargs`` (``disable_grouping``, ``image_seq_length``) are ignored.
         """
-        unknown = sorted(set(kwargs) - set(self.option_names()))
+        unknown = sorted(set(kwargs) - set(self.option_names()) - kwarg_names(self.valid_kwargs))
         if unknown:
             raise TypeError(f"{type(self).__name__} got unexpected arguments: {', '.join(unknown)}")
         given = dict(
@@ -168,11 +171,11 @@ class BaseImageProcessor(ConfigMixin):
         plan = self._plan(given, default_to_square)
         out_format = channel_format(data_format, "data_format") or CHANNELS_FIRST
         in_format = channel_format(input_data_format, "input_data_format")
-        items, in_format = flatten_images(images, in_format)
+        items, formats = flatten_images(images, in_format)
         if _wants_torch(items, device):
-            data = self._process_torch(items, plan, in_format, out_format, device)
+            data = process_torch(self.resize_plan, items, plan, formats, out_format, device)
         else:
-            data = self._process(items, plan, in_format, out_format)
+            data = self._process(items, plan, formats, out_format)
         if return_tensors is None and not isinstance(data, list):
             data = list(data)
         return BatchFeature({"pixel_values": data}, tensor_type=return_tensors)
@@ -181,7 +184,7 @@ class BaseImageProcessor(ConfigMixin):
         opts = {name: getattr(self, name) for name in self.option_names()}
         opts.update({k: v for k, v in given.items() if v is not None})
         square = type(self).default_to_square if default_to_square is None else default_to_square
-        known = {f.name for f in dataclasses.fields(BaseImageProcessor)}
+        known = {f.name for f in dataclasses.fields(BaseImageProcessor)} | _IGNORED_KWARGS
         return resolve_plan(opts, square, known)
 
     def resize_plan(self, height: int, width: int, plan: Plan) -> tuple[tuple[int, int], tuple[int, int] | None]:
@@ -231,10 +234,10 @@ class BaseImageProcessor(ConfigMixin):
             hwc = F.center_crop(hwc, plan.crop_size, input_data_format=CHANNELS_LAST)
         return hwc
 
-    def _process(self, items: list[Any], plan: Plan, in_format: str | None, out_format: str) -> Any:
+    def _process(self, items: list[Any], plan: Plan, formats: list[str | None], out_format: str) -> Any:
         def prepare(pair: tuple[int, Any]) -> np.ndarray:
             index, item = pair
-            return labelled(index, item, lambda: self._prepare(item, index, plan, in_format))
+            return labelled(index, item, lambda: self._prepare(item, index, plan, formats[index]))
 
         hwcs = F.map_threads(prepare, list(enumerate(items)))
         sizes = padded_sizes([h.shape[:2] for h in hwcs], plan)
@@ -254,63 +257,8 @@ class BaseImageProcessor(ConfigMixin):
         results = F.map_threads(finish, list(range(len(hwcs))))
         return batch if batch is not None else results
 
-    # ---- the accelerator route ---------------------------------------------------------------
-    def _prepare_torch(self, item: Any, plan: Plan, in_format: str | None, device: Any) -> Any:
-        """One item as a ``(C, H, W)`` tensor on ``device``, converted, resized and cropped there."""
-        import torch
 
-        if isinstance(item, SOURCES):
-            from .io import load_image  # noqa: PLC0415
-
-            item = load_image(item)
-        if hasattr(item, "getbands"):
-            arr = np.array(F.convert_rgb(item) if plan.do_convert_rgb else item)
-            tensor = torch.from_numpy(arr).to(device)
-            tensor = tensor[None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)
-        else:
-            tensor = item if is_torch(item) else torch.from_numpy(np.ascontiguousarray(item))
-            tensor = tensor.to(device)
-            tensor = tensor[None] if tensor.ndim == 2 else to_channels_first(tensor, in_format)
-            if plan.do_convert_rgb:
-                tensor = F.convert_rgb(tensor, input_data_format=CHANNELS_FIRST)
-        crop = None
-        if plan.do_resize:
-            target, crop = self.resize_plan(int(tensor.shape[-2]), int(tensor.shape[-1]), plan)
-            tensor = F.resize(tensor, target, plan.resample, input_data_format=CHANNELS_FIRST, backend="torch")
-        if crop is not None:
-            tensor = F.center_crop(tensor, crop, input_data_format=CHANNELS_FIRST)
-        if plan.do_center_crop and plan.crop_size is not None:
-            tensor = F.center_crop(tensor, plan.crop_size, input_data_format=CHANNELS_FIRST)
-        return tensor
-
-    def _process_torch(self, items: list[Any], plan: Plan, in_format: str | None, out_format: str, device: Any) -> Any:
-        import torch
-
-        if device is None:
-            device = next(item.device for item in items if is_torch(item) and item.device.type != "cpu")
-        device = torch.device(device)
-        chws = [labelled(i, item, lambda: self._prepare_torch(item, plan, in_format, device)) for i, item in enumerate(items)]
-        sizes = padded_sizes([tuple(t.shape[-2:]) for t in chws], plan)
-        scale = plan.rescale_factor if plan.do_rescale else None
-        outs = []
-        for t, (hh, ww) in zip(chws, sizes):
-            if plan.do_normalize:
-                t = F.rescale_normalize(t, scale, plan.image_mean, plan.image_std, input_data_format=CHANNELS_FIRST)
-            elif scale is not None:
-                t = F.rescale(t, scale)
-            if plan.do_pad:
-                t = F.pad(t, ((0, hh - t.shape[-2]), (0, ww - t.shape[-1])), input_data_format=CHANNELS_FIRST)
-            outs.append(t.permute(1, 2, 0) if out_format == CHANNELS_LAST else t)
-        if len({(o.shape, o.dtype) for o in outs}) == 1:
-            return torch.stack(outs)
-        return outs
-
-
-def _wants_torch(items: list[Any], device: Any) -> bool:
-    """Whether to take the torch route: a non-CPU ``device``, or (without one) a tensor on an accelerator."""
-    if device is not None:
-        return str(device) != "cpu"
-    return any(is_torch(item) and item.device.type != "cpu" for item in items)
+_IGNORED_KWARGS = {"disable_grouping", "image_seq_length"}  # accepted like the reference's PIL backend
 
 
 # ---- the model families ---------------------------------------------------------------------------
@@ -321,11 +269,11 @@ class ViTImageProcessor(BaseImageProcessor):
 
     do_resize: bool | None = True
     size: dict[str, int] | None = _default({"height": 224, "width": 224})
-    resample: int | None = 2
+    resample: PILImageResampling | int | None = PILImageResampling.BILINEAR
     do_rescale: bool | None = True
     do_normalize: bool | None = True
-    image_mean: float | list[float] | None = _default(IMAGENET_STANDARD_MEAN)
-    image_std: float | list[float] | None = _default(IMAGENET_STANDARD_STD)
+    image_mean: float | tuple[float, ...] | None = tuple(IMAGENET_STANDARD_MEAN)
+    image_std: float | tuple[float, ...] | None = tuple(IMAGENET_STANDARD_STD)
 
 
 @register("image_processor")
@@ -334,7 +282,7 @@ class DeiTImageProcessor(ViTImageProcessor):
     """DeiT: 256x256 bicubic, then a 224x224 centre crop."""
 
     size: dict[str, int] | None = _default({"height": 256, "width": 256})
-    resample: int | None = 3
+    resample: PILImageResampling | int | None = PILImageResampling.BICUBIC
     do_center_crop: bool | None = True
     crop_size: dict[str, int] | None = _default({"height": 224, "width": 224})
 
@@ -346,13 +294,13 @@ class CLIPImageProcessor(BaseImageProcessor):
 
     do_resize: bool | None = True
     size: dict[str, int] | None = _default({"shortest_edge": 224})
-    resample: int | None = 3
+    resample: PILImageResampling | int | None = PILImageResampling.BICUBIC
     do_center_crop: bool | None = True
     crop_size: dict[str, int] | None = _default({"height": 224, "width": 224})
     do_rescale: bool | None = True
     do_normalize: bool | None = True
-    image_mean: float | list[float] | None = _default(OPENAI_CLIP_MEAN)
-    image_std: float | list[float] | None = _default(OPENAI_CLIP_STD)
+    image_mean: float | tuple[float, ...] | None = tuple(OPENAI_CLIP_MEAN)
+    image_std: float | tuple[float, ...] | None = tuple(OPENAI_CLIP_STD)
     do_convert_rgb: bool | None = True
 
     default_to_square: ClassVar[bool] = False
@@ -369,7 +317,7 @@ class BitImageProcessor(CLIPImageProcessor):
 class SiglipImageProcessor(ViTImageProcessor):
     """SigLIP: 224x224 bicubic, mean/std 0.5, RGB conversion."""
 
-    resample: int | None = 3
+    resample: PILImageResampling | int | None = PILImageResampling.BICUBIC
     do_convert_rgb: bool | None = True
 
     default_to_square: ClassVar[bool] = False
@@ -381,10 +329,35 @@ class ConvNextImageProcessor(ViTImageProcessor):
     """ConvNeXt: shortest edge 384 bicubic; below 384 resize to s/crop_pct and crop s x s, else warp."""
 
     size: dict[str, int] | None = _default({"shortest_edge": 384})
-    resample: int | None = 3
+    resample: PILImageResampling | int | None = PILImageResampling.BICUBIC
     crop_pct: float | None = 224 / 256
 
     default_to_square: ClassVar[bool] = False
+    valid_kwargs: ClassVar[type] = ConvNextImageProcessorKwargs
+
+    def resize(  # type: ignore[override]
+        self,
+        image: Any,
+        size: Any,
+        resample: Any = None,
+        crop_pct: float = 224 / 256,
+        reducing_gap: int | None = None,
+        data_format: Any = None,
+        input_data_format: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        """The reference's ConvNeXt resize: for ``shortest_edge`` s < 384 resize the short side to
+        ``int(s / crop_pct)`` and centre-crop s x s; otherwise warp to s x s."""
+        array, fmt = self._array_and_layout(image, input_data_format)
+        edge = size_dict(as_size_mapping(size), default_to_square=False) or {}
+        if "shortest_edge" not in edge:
+            raise InputError(f"ConvNeXt's resize needs size with 'shortest_edge', got {size}", source="size")
+        s = edge["shortest_edge"]
+        if s >= 384:
+            return self._resize_to(array, (s, s), resample, fmt, data_format, reducing_gap)
+        target = F.get_resize_output_size(image_hw(array, fmt), int(s / crop_pct), default_to_square=False)
+        out = self._resize_to(array, target, resample, fmt, None, reducing_gap)
+        return self.center_crop(out, {"height": s, "width": s}, data_format, fmt or CHANNELS_LAST)
 
     def resize_plan(self, height: int, width: int, plan: Plan) -> tuple[tuple[int, int], tuple[int, int] | None]:
         edge = (plan.size or {}).get("shortest_edge")

@@ -14,8 +14,9 @@ computes filter weights in double precision, normalises them, converts them to i
 
 Like Pillow, 2- and 4-channel images (LA, RGBA) are resized with premultiplied alpha, and NEAREST
 is a pure gather. ``FEATX_DISABLE_NUMBA=1`` forces the Pillow route. The kernels are compiled on
-first use and cached on disk by numba (about 10 s once per machine and image kind; about 0.5 s to
-load in a new process).
+first use (10-30 s once per machine and image kind, announced by one line on stderr) and cached in a
+per-user folder, ``~/.cache/featx/numba`` (``$XDG_CACHE_HOME/featx``, or ``$FEATX_CACHE_DIR`` when
+set; see `featx.image._resample_numba.cache_dir`); loading them in a new process takes about 0.5 s.
 """
 
 from __future__ import annotations

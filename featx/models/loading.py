@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError, ModelLoadError
-from ..hub import HubOptions, is_offline, resolve_file
+from ..hub import HubOptions, is_offline, offline_hint, resolve_file
 
 __all__ = [
     "EncoderModel",
@@ -30,6 +30,7 @@ __all__ = [
     "load_state_dict",
     "resolve_dtype",
     "cpu_has_native_bf16",
+    "cpu_flags",
     "CONVERT_HINT",
 ]
 
@@ -150,9 +151,13 @@ def load_state_dict(
             f"{folder} has neither {SAFE_WEIGHTS_NAME} nor {SAFE_WEIGHTS_INDEX_NAME}"
         )
     # A hub id: we do not download pickle files just to name them.
-    offline = " (offline mode is on and they are not in the cache)" if is_offline() or options.local_files_only else ""
+    if is_offline() or options.local_files_only:
+        raise ModelLoadError(
+            f"cannot get {SAFE_WEIGHTS_NAME} or {SAFE_WEIGHTS_INDEX_NAME} of {source!r}: offline mode is on "
+            f"and they are not in the Hugging Face cache. {offline_hint(source, offline=True)}."
+        )
     raise ModelLoadError(
-        f"cannot get {SAFE_WEIGHTS_NAME} or {SAFE_WEIGHTS_INDEX_NAME} of {source!r}{offline}. "
+        f"cannot get {SAFE_WEIGHTS_NAME} or {SAFE_WEIGHTS_INDEX_NAME} of {source!r}. "
         "If the repository has only pytorch_model.bin: " + _hint("pytorch_model.bin", source)
     )
 
@@ -169,20 +174,38 @@ _DTYPES: dict[str, torch.dtype] = {
 }
 
 
-def cpu_has_native_bf16() -> tuple[bool, str]:
-    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX), and what showed it."""
-    if sys.platform.startswith("linux"):
-        try:
-            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-                for line in fh:
-                    if line.startswith("flags"):
-                        flags = set(line.split(":", 1)[1].split())
-                        found = [f for f in ("amx_bf16", "avx512_bf16") if f in flags]
-                        if found:
-                            return True, "/".join(found)
-                        return False, "no avx512_bf16/amx_bf16 in /proc/cpuinfo"
-        except OSError:
-            pass
+_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def cpu_flags() -> frozenset[str] | None:
+    """The CPU's feature flags as /proc/cpuinfo lists them; None where that file is unavailable.
+
+    The one place featx reads the CPU: tests fake a CPU kind by replacing this function.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return None
+
+
+def cpu_has_native_bf16(flags: frozenset[str] | set[str] | None = None) -> tuple[bool, str]:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX), and what showed it.
+
+    ``flags`` defaults to `cpu_flags()`; without flags (not Linux) oneDNN's own check decides.
+    """
+    if flags is None:
+        flags = cpu_flags()
+    if flags is not None:
+        found = [f for f in _BF16_FLAGS if f in flags]
+        if found:
+            return True, "/".join(found)
+        return False, "no avx512_bf16/amx_bf16 in /proc/cpuinfo"
     try:  # oneDNN's own check, where /proc/cpuinfo is not available
         if torch.ops.mkldnn._is_mkldnn_bf16_supported():
             capability = torch.backends.cpu.get_cpu_capability()

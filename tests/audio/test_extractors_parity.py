@@ -41,10 +41,10 @@ def _same_containers(got, expected):
     assert set(got.keys()) == set(expected.keys())
     for key in expected:
         e, g = expected[key], got[key]
-        if isinstance(e, np.ndarray) and e.dtype == object:
-            e = list(e)  # the reference's ragged object array is a plain list in featx (documented in pad)
         assert type(g) is type(e), (key, type(g), type(e))
-        if isinstance(e, list):
+        if isinstance(e, np.ndarray) and e.dtype == object:  # the reference's ragged object array
+            assert g.dtype == object and g.shape == e.shape, (key, g.dtype, g.shape, e.shape)
+        if isinstance(e, list) or e.dtype == object:
             assert len(g) == len(e)
             pairs = list(zip(g, e))
         else:

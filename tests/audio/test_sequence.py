@@ -71,12 +71,20 @@ def test_torch_bfloat16_items_are_padded_as_float32(fe):
 
 
 def test_ragged_output_without_padding(fe):
-    out = fe.pad({"input_values": [np.ones(3), np.ones(5)]}, padding=False)
-    assert isinstance(out["input_values"], list)
-    assert [x.shape for x in out["input_values"]] == [(3,), (5,)]
-    assert all(x.dtype == np.float32 for x in out["input_values"])
-    with pytest.raises(InputError, match="padding=True"):
-        fe.pad({"input_values": [np.ones(3), np.ones(5)]}, padding=False, return_tensors="np")
+    # As the reference: NumPy output is an object array of per-example arrays.
+    for return_tensors in (None, "np"):
+        out = fe.pad({"input_values": [np.ones(3), np.ones(5)]}, padding=False, return_tensors=return_tensors)
+        values = out["input_values"]
+        assert isinstance(values, np.ndarray) and values.dtype == object and values.shape == (2,)
+        assert [x.shape for x in values] == [(3,), (5,)]
+        assert all(x.dtype == np.float32 for x in values)
+        assert [m.dtype for m in out["attention_mask"]] == [np.int32, np.int32]
+    for return_tensors in ("pt", "jax"):
+        with pytest.raises(InputError, match="padding=True"):
+            fe.pad({"input_values": [np.ones(3), np.ones(5)]}, padding=False, return_tensors=return_tensors)
+    # Torch items without return_tensors: a list of tensors (the reference cannot stack them).
+    out = fe.pad({"input_values": [torch.ones(3), torch.ones(5)]}, padding=False)
+    assert isinstance(out["input_values"], list) and [tuple(x.shape) for x in out["input_values"]] == [(3,), (5,)]
     # Longer than max_length without truncation: not cut, so the batch stays ragged.
     out = fe.pad({"input_values": [np.ones(3), np.ones(9)]}, padding="max_length", max_length=6)
     assert [x.shape for x in out["input_values"]] == [(6,), (9,)]

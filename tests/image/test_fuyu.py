@@ -39,7 +39,7 @@ def test_defaults_and_saved_keys() -> None:
 def test_option_spellings_are_normalised() -> None:
     p = FuyuImageProcessor(size=720, patch_size=(20, 40), resample="bicubic", image_mean=(0.1, 0.2, 0.3))
     assert p.size == {"height": 720, "width": 720} and p.patch_size == {"height": 20, "width": 40}
-    assert p.resample == 3 and p.image_mean == [0.1, 0.2, 0.3]
+    assert p.resample == 3 and p.image_mean == (0.1, 0.2, 0.3)
     assert FuyuImageProcessor(resample=Image.Resampling.LANCZOS).resample == 1
     assert FuyuImageProcessor.from_dict({"size": [100, 200], "foo": 1}).extra_options == {"foo": 1}
 

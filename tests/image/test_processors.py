@@ -172,7 +172,7 @@ def test_call_arguments_and_errors():
     with pytest.raises(InputError, match="image 1"):
         proc([img, {"not": "an image"}])
     with pytest.raises(InputError, match="image 1"):
-        proc([img, np.zeros((30, 3, 20), np.uint8)])  # not channels-last like the first
+        proc([img, np.zeros((30, 3, 20), np.uint8)])  # no channel axis at either end
     with pytest.raises(InputError, match="0, 1"):
         proc(np.full((20, 30, 3), 2.5, np.float32))
     with pytest.raises(InputError, match="data_format"):

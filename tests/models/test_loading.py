@@ -19,6 +19,8 @@ from featx.hub import HubOptions
 from featx.models import load_model, loading, read_config, resolve_dtype, supported_model_types
 from featx.models.loading import load_state_dict
 
+_REAL_CPU_FLAGS = loading.cpu_flags  # taken at import, before the suite fakes the CPU
+
 
 class _Exploit:
     """A pickle payload that leaves a marker file when unpickled."""
@@ -242,11 +244,47 @@ def test_resolve_dtype_auto_on_cuda(monkeypatch, bf16, expected):
 
 
 def test_cpu_bf16_detection_reads_cpuinfo():
-    native, why = loading.cpu_has_native_bf16()
+    # the real reader, not the one the suite's `fake_cpu` fixture put in its place
+    flags = _REAL_CPU_FLAGS()
+    native, why = loading.cpu_has_native_bf16(flags)
     assert isinstance(native, bool) and why
     if Path("/proc/cpuinfo").is_file():
-        flags = Path("/proc/cpuinfo").read_text(errors="replace")
-        assert native == ("avx512_bf16" in flags or "amx_bf16" in flags)
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+        assert flags is not None and "fpu" in flags
+        assert native == ("avx512_bf16" in text or "amx_bf16" in text)
+
+
+@pytest.mark.parametrize(("flags", "native"), [
+    ({"avx2", "fma"}, False),
+    ({"avx2", "avx512f", "avx512_vnni"}, False),  # AVX-512 without its bfloat16 extension
+    ({"avx2", "avx512f", "avx512_bf16"}, True),
+    ({"avx2", "amx_tile", "amx_bf16"}, True),
+    (set(), False),
+])
+def test_cpu_bf16_detection_from_flags(flags, native):
+    got, why = loading.cpu_has_native_bf16(frozenset(flags))
+    assert got is native and why
+
+
+def test_cpu_bf16_detection_without_cpuinfo_asks_onednn(monkeypatch):
+    monkeypatch.setattr(loading, "cpu_flags", lambda: None)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True, raising=False)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    assert loading.cpu_has_native_bf16() == (True, "oneDNN bf16 support (AVX512)")
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    assert loading.cpu_has_native_bf16()[0] is False
+
+
+@pytest.mark.parametrize(("cpu", "expected"), [("bf16", torch.bfloat16), ("avx2", torch.float32)])
+def test_auto_dtype_follows_the_cpu_flags(checkpoint, monkeypatch, cpu, expected):
+    from ..conftest import FAKE_CPUS
+
+    monkeypatch.setattr(loading, "cpu_flags", lambda: FAKE_CPUS[cpu])
+    dtype, reason = resolve_dtype("auto", "cpu")
+    assert dtype is expected and reason.startswith("auto: ")
+    model = load_model(checkpoint("vit").path)
+    assert next(model.parameters()).dtype is expected and model.featx_dtype_reason == reason
+    assert next(load_model(checkpoint("vit").path, dtype="float32").parameters()).dtype is torch.float32
 
 
 def test_loading_never_initialises_on_cpu_first(checkpoint, monkeypatch):
