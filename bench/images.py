@@ -132,14 +132,14 @@ def main() -> None:
     import transformers
 
     import featx
-    from featx.image import functional
+    from featx.image.threads import num_threads
 
     photos = build_photos(count)
     start = time.perf_counter()
     featx.ViTImageProcessor()(photos[:1], return_tensors="np")
     first_call = time.perf_counter() - start
     pixels = sum(p.width * p.height for p in photos)
-    print(f"{count} photos, {pixels / count / 1e6:.2f} MP on average; featx threads: {functional._num_threads()}, "
+    print(f"{count} photos, {pixels / count / 1e6:.2f} MP on average; featx threads: {num_threads()}, "
           f"cores: {os.cpu_count()}; best of {repeat}")  # fmt: skip
     print(f"featx's first call in this process: {first_call:.2f} s (loading the compiled kernel; the first run "
           "on a machine also compiles it)\n")  # fmt: skip

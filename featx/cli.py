@@ -35,7 +35,8 @@ def _run_options(args: argparse.Namespace, extensions: frozenset[str] | None, ba
 
     return RunOptions(batch_size=batch_size, workers=args.workers, worker_kind=args.worker_type,
                       shard_size=args.shard_size, limit=args.limit, overwrite=args.overwrite,
-                      retry_failed=args.retry_failed, column=args.column, extensions=extensions,
+                      retry_failed=args.retry_failed, repair=args.repair, column=args.column,
+                      extensions=extensions,
                       progress=args.progress)
 
 
@@ -51,11 +52,11 @@ def _model_modality(model: str, hub: dict[str, Any]) -> str | None:
     """The model's modality from its config.json alone (None: no native featx class for it)."""
     from .hub import HubOptions
     from .models.loading import read_config
-    from .registry import lookup
+    from .families import family_for
 
     model_type = read_config(model, HubOptions(**hub)).get("model_type")
     try:
-        return str(lookup("model", str(model_type)).modality)
+        return family_for(model_type).modality
     except ConfigError:
         return None  # loading the model says why
 
@@ -114,7 +115,8 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     # On Ray only the actors run the model: the driver reads the config and processor, not the weights.
     embedder = Embedder(args.model, pool=args.pool, normalize=args.normalize, dtype=args.dtype,
-                        device=args.device, processor=processor, weights=args.engine == "local", **hub)
+                        device=args.device, processor=processor, weights=args.engine == "local",
+                        allow_private_urls=args.allow_private_urls, **hub)
     extensions = check_inputs_for(args, embedder.modality)
     job = EmbedJob(embedder, dtype=args.dtype, processor_options=options, batch_size=args.batch_size,
                    windows=args.windows, fmt=args.format, npy_dtype=args.npy_dtype,
@@ -132,7 +134,7 @@ def _cmd_features(args: argparse.Namespace) -> int:
 
     check_job_args(args)
     job = FeaturesJob(args.processor, processor_options=dict(args.processor_option), fmt=args.format,
-                      npy_dtype=args.npy_dtype, **hub_kwargs(args))
+                      npy_dtype=args.npy_dtype, allow_private_urls=args.allow_private_urls, **hub_kwargs(args))
     extensions = check_inputs_for(args, job.preparer.modality)
     return _job_exit(run(job, args.inputs, args.output, _run_options(args, extensions)))
 

@@ -94,7 +94,11 @@ def _add_job_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=_positive, default=min(8, os.cpu_count() or 1),
                    help="decode/preprocess workers (default: CPU count, at most 8: %(default)s here)")
     p.add_argument("--worker-type", choices=("thread", "process"), default="thread",
-                   help="run the workers as threads or processes (default: %(default)s)")
+                   help="run the workers as threads or processes; with processes a decoder crash fails "
+                        "only its input, so use them for untrusted media (default: %(default)s)")
+    p.add_argument("--no-private-urls", dest="allow_private_urls", action="store_false",
+                   help="refuse URL inputs (and redirects) to loopback, private, link-local, multicast or "
+                        "reserved addresses, e.g. for URLs your users supply (default: fetch any URL, like curl)")
     p.add_argument("--format", choices=("parquet", "npy"), default="parquet",
                    help="npy: also write .npy shards aligned with the Parquet rows, in OUT/_npy "
                         "(default: %(default)s)")
@@ -105,6 +109,9 @@ def _add_job_options(p: argparse.ArgumentParser) -> None:
                    help="delete the output folder's shards and start over (default: resume)")
     p.add_argument("--retry-failed", action="store_true",
                    help="drop earlier error rows and retry those inputs (default: keep them)")
+    p.add_argument("--repair", action="store_true",
+                   help="move shards of OUT that cannot be read (truncated, corrupted) to OUT/_bad/ and compute "
+                        "their inputs again (default: a damaged shard stops the job with an error)")
     p.add_argument("--progress", choices=("auto", "bar", "log", "none"), default="auto",
                    help="auto: a bar on a terminal, log lines otherwise (default: %(default)s)")
 

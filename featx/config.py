@@ -262,6 +262,8 @@ class ConfigMixin(metaclass=_ConfigMeta):
         data.update(cls.normalize_options(dict(overrides)))
         try:
             obj = cls(**data)
+        except ConfigError:
+            raise  # the processor's own check already names the option
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"invalid options for {cls.__name__}: {exc}") from exc
         if return_unused:

@@ -13,6 +13,7 @@ __all__ = [
     "DependencyError",
     "require",
     "install_hint",
+    "error_text",
 ]
 
 
@@ -68,3 +69,9 @@ def require(module: str, extra: str, purpose: str | None = None) -> ModuleType:
             f"{module!r} is needed{what} but is not installed; "
             f"install it with: {install_hint(extra)}"
         ) from exc
+
+
+def error_text(exc: BaseException) -> str:
+    """The text an input's error row carries: a featx error's message as is, others with their type."""
+    text = str(exc) or type(exc).__name__
+    return text if isinstance(exc, FeatxError) else f"{type(exc).__name__}: {text}"

@@ -69,7 +69,7 @@ class FeatureExtractionPipeline:
         single = not isinstance(inputs, (list, tuple)) or _is_audio_pair(inputs)
         items = [inputs] if single else list(inputs)
         emb = self.embedder.with_options(pool=_pool_name(pool), normalize=normalize)
-        vectors = [r[2] for r in emb.iter_embed(items, batch_size=batch_size, workers=num_workers)]
+        vectors = [r.embedding for r in emb.iter_embed(items, batch_size=batch_size, workers=num_workers)]
         if return_tensors:
             if any(v.shape != vectors[0].shape for v in vectors):
                 raise ConfigError("inputs give token sequences of different lengths; use a pool option to stack them")

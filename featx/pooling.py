@@ -18,12 +18,21 @@ def _pooler_usable(model: Any) -> bool:
 
 
 def default_pool(model: Any) -> str:
-    """The pooling a user most likely wants: the class token where there is one, else the mean."""
-    if getattr(model, "num_prefix_tokens", 0) > 0 and getattr(model, "modality", "image") == "image":
+    """The pooling a user most likely wants, as the model's family says (``model.featx_family``).
+
+    A family's "pooler" falls back to "mean" when the checkpoint has no usable pooler weights.
+    Models without a family (the transformers fallback): an image model's class token where it
+    has one, else its pooler, else the mean.
+    """
+    spec = getattr(model, "featx_family", None)
+    if spec is not None:
+        if spec.default_pool == "pooler" and not _pooler_usable(model):
+            return "mean"
+        return str(spec.default_pool)
+    image = getattr(model, "modality", "image") == "image"
+    if image and getattr(model, "num_prefix_tokens", 0) > 0:
         return "cls"
-    if _pooler_usable(model) and getattr(model, "modality", "image") == "image":
-        return "pooler"
-    return "mean"
+    return "pooler" if image and _pooler_usable(model) else "mean"
 
 
 def check_pool(model: Any, pool: str) -> str:

@@ -22,32 +22,12 @@ __all__ = [
 
 C = TypeVar("C", bound=type)
 
-KINDS = ("image_processor", "feature_extractor", "model")
+KINDS = ("image_processor", "feature_extractor")
 _REGISTRY: dict[str, dict[str, type]] = {kind: {} for kind in KINDS}
 # The modules whose import fills each kind; imported on first lookup so `import featx` stays light.
 _PROVIDERS: dict[str, tuple[str, ...]] = {
     "image_processor": ("featx.image.processors", "featx.image.fuyu"),
     "feature_extractor": ("featx.audio.extractors",),
-    "model": ("featx.models",),
-}
-
-# model_type (config.json) -> processor class name, for checkpoints without a processor type.
-MODEL_TYPE_TO_PROCESSOR: dict[str, str] = {
-    "vit": "ViTImageProcessor",
-    "deit": "DeiTImageProcessor",
-    "clip": "CLIPImageProcessor",
-    "clip_vision_model": "CLIPImageProcessor",
-    "dinov2": "BitImageProcessor",
-    "bit": "BitImageProcessor",
-    "convnext": "ConvNextImageProcessor",
-    "siglip": "SiglipImageProcessor",
-    "siglip_vision_model": "SiglipImageProcessor",
-    "fuyu": "FuyuImageProcessor",
-    "whisper": "WhisperFeatureExtractor",
-    "audio-spectrogram-transformer": "ASTFeatureExtractor",
-    "wav2vec2": "Wav2Vec2FeatureExtractor",
-    "hubert": "Wav2Vec2FeatureExtractor",
-    "wavlm": "Wav2Vec2FeatureExtractor",
 }
 
 
@@ -58,7 +38,7 @@ def register(kind: str, *names: str) -> Callable[[C], C]:
 
     def decorate(cls: C) -> C:
         table = _REGISTRY[kind]
-        for name in (cls.__name__, *names) if kind != "model" else names:
+        for name in (cls.__name__, *names):
             if name in table and table[name] is not cls:
                 raise ConfigError(
                     f"{kind} {name!r} is registered twice: {table[name].__qualname__} and {cls.__qualname__}"
@@ -98,13 +78,10 @@ def lookup(kind: str, name: str) -> Any:
 
 
 def processor_for_model_type(model_type: str) -> str:
-    """The processor class name for a ``config.json`` model_type."""
-    try:
-        return MODEL_TYPE_TO_PROCESSOR[model_type]
-    except KeyError:
-        raise ConfigError(
-            f"unsupported model_type {model_type!r}; featx supports: {', '.join(sorted(MODEL_TYPE_TO_PROCESSOR))}"
-        ) from None
+    """The processor class name for a ``config.json`` model_type (its family says)."""
+    from .families import family_for
+
+    return family_for(model_type).processor
 
 
 def _read_model_type(name_or_path: str | os.PathLike[str], options: HubOptions) -> str | None:

@@ -8,6 +8,11 @@ and a warning says to rebuild). Scores are cosine similarities in [-1, 1] either
 
 A query is a row's ``path`` in the folder (its stored embedding; mean of its windows for per-window
 audio rows) or a file/URL, embedded with the model and options the folder's manifest records.
+
+A folder with no embedding at all (no shards, or only error rows) is an error (`NoEmbeddingsError`),
+as is a damaged shard (`featx.engine.state.DamagedShardError`, which names the repair command). When
+the index returns fewer than k rows for a query (HNSW can miss rows, e.g. among many near-duplicates)
+while the folder holds k, that query is answered by exact search.
 """
 
 from __future__ import annotations
@@ -22,11 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, InputError, ModelLoadError
-from .engine.state import MANIFEST, read_manifest, shard_paths, write_json_atomic
+from .errors import ConfigError, FeatxError, InputError, ModelLoadError
+from .engine.lock import OutputLock, OutputNotWritableError
+from .engine.state import MANIFEST, read_manifest, read_shard, shard_paths, tmp_name, write_json_atomic
 
 __all__ = ["Hit", "search", "exact_search", "index_search", "build_index", "load_embeddings",
-           "resolve_queries", "INDEX_FILE", "INDEX_META"]
+           "resolve_queries", "count_rows", "NoEmbeddingsError", "INDEX_FILE", "INDEX_META"]
 
 INDEX_FILE = "_index.usearch"
 INDEX_META = "_index.json"
@@ -62,13 +68,45 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(norms, 1e-12)
 
 
+class NoEmbeddingsError(FeatxError):
+    """The output folder holds no embedding to search or index (no rows, or only error rows)."""
+
+
+def _then_index(out: str | os.PathLike[str]) -> str:
+    return f"\nthen, if you use the index: featx index {out}" if (Path(out) / INDEX_FILE).is_file() else ""
+
+
+def _read(shard: Path, columns: Sequence[str]) -> Any:
+    """The ``columns`` of ``shard`` that it has (`DamagedShardError` when it cannot be read)."""
+    return read_shard(shard, list(columns), then=_then_index(shard.parent))
+
+
+def count_rows(out: str | os.PathLike[str]) -> tuple[int, int]:
+    """(rows with an embedding, all rows) of ``out``; reads only the ``error`` column."""
+    valid = total = 0
+    for shard in shard_paths(out):
+        errors = read_shard(shard, ["error"], then=_then_index(out)).column("error")
+        total += len(errors)
+        valid += errors.null_count
+    return valid, total
+
+
+def _require_embeddings(out: str | os.PathLike[str]) -> int:
+    """The number of rows with an embedding; `NoEmbeddingsError` when there is none."""
+    valid, total = count_rows(out)
+    if not total:
+        raise NoEmbeddingsError(f"{out} has no embeddings: no rows were written yet "
+                                f"(run `featx embed INPUT... --output {out}` first)")
+    if not valid:
+        raise NoEmbeddingsError(f"{out} has no embeddings: all {total} rows are errors (their error "
+                                f"column says why; fix the inputs and rerun the embed command with "
+                                f"--retry-failed)")
+    return valid
+
+
 def _shard_arrays(shard: Path, dim: int) -> tuple[Any, np.ndarray, np.ndarray]:
     """(table, row numbers of valid rows, their embeddings [n, dim] float32) of one shard."""
-    import pyarrow.parquet as pq
-
-    names = pq.ParquetFile(shard).schema_arrow.names
-    columns = [c for c in ("path", "embedding", "window", "start", "end") if c in names]
-    table = pq.read_table(shard, columns=columns)
+    table = _read(shard, ("path", "embedding", "window", "start", "end"))
     col = table.column("embedding").combine_chunks()
     values = col.values.to_numpy(zero_copy_only=False).reshape(-1, dim)
     valid = col.is_valid().to_numpy(zero_copy_only=False)
@@ -123,9 +161,18 @@ def build_index(out: str | os.PathLike[str], *, connectivity: int = 16, expansio
     """Build the USearch index of ``out``'s valid rows; returns the index description it stores.
 
     Keys are global row numbers (shard order, then row order); ``_index.json`` maps them back to
-    shards and records the shards' names, sizes and mtimes to detect a stale index."""
+    shards and records the shards' names, sizes and mtimes to detect a stale index. Holds ``out``'s
+    lock (`featx.engine.lock`) while it works; `NoEmbeddingsError` when there is nothing to index."""
     usearch = require_usearch()
     manifest = _manifest(out)
+    with OutputLock(out):
+        _require_embeddings(out)
+        return _build_index(usearch, out, manifest, connectivity=connectivity, expansion_add=expansion_add,
+                            expansion_search=expansion_search, dtype=dtype)
+
+
+def _build_index(usearch: Any, out: str | os.PathLike[str], manifest: dict[str, Any], *, connectivity: int,
+                 expansion_add: int, expansion_search: int, dtype: str) -> dict[str, Any]:
     index = usearch.Index(ndim=int(manifest["dim"]), metric="cos", dtype=dtype, connectivity=connectivity,
                           expansion_add=expansion_add, expansion_search=expansion_search)
     shards, first = [], 0
@@ -135,9 +182,14 @@ def build_index(out: str | os.PathLike[str], *, connectivity: int = 16, expansio
         shards.append([shard.name, table.num_rows, first])
         first += table.num_rows
     folder = Path(out)
-    tmp = folder / ("_tmp-" + INDEX_FILE)
-    index.save(str(tmp))
-    os.replace(tmp, folder / INDEX_FILE)
+    tmp = folder / tmp_name(INDEX_FILE)
+    try:
+        index.save(str(tmp))
+        os.replace(tmp, folder / INDEX_FILE)
+    except (OSError, RuntimeError) as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputNotWritableError(f"cannot write the index {folder / INDEX_FILE} ({exc}); make {out} "
+                                     f"writable, or free some space, and run `featx index {out}` again") from exc
     meta = {"shards": shards, "fingerprint": _fingerprint(out), "size": len(index), "dim": int(manifest["dim"]),
             "dtype": dtype, "connectivity": connectivity, "expansion_search": expansion_search}
     write_json_atomic(folder / INDEX_META, meta)
@@ -166,9 +218,8 @@ def index_state(out: str | os.PathLike[str]) -> str:
 
 
 def index_search(out: str | os.PathLike[str], queries: np.ndarray, k: int = 10) -> list[list[Hit]]:
-    """Approximate top-``k`` with the stored index (`ConfigError` when missing or stale)."""
-    import pyarrow.parquet as pq
-
+    """Approximate top-``k`` with the stored index (`ConfigError` when missing or stale); a query
+    for which the index finds fewer than ``k`` rows while the folder has them is searched exactly."""
     state = index_state(out)
     if state != "fresh":
         raise ConfigError(f"{out}: the index is {state}; run `featx index {out}`")
@@ -191,12 +242,13 @@ def index_search(out: str | os.PathLike[str], queries: np.ndarray, k: int = 10) 
         for key, d in zip(keys[i][: counts[i]], dist[i][: counts[i]]):
             s = int(np.searchsorted(starts, int(key), side="right") - 1)
             if s not in tables:
-                name = meta["shards"][s][0]
-                names = pq.ParquetFile(Path(out) / name).schema_arrow.names
-                tables[s] = pq.read_table(Path(out) / name,
-                                          columns=[c for c in ("path", "window", "start", "end") if c in names])
+                tables[s] = _read(Path(out) / meta["shards"][s][0], ("path", "window", "start", "end"))
             hits.append(_hit(tables[s], int(key) - int(starts[s]), _cosine(1.0 - float(d))))
         results.append(hits)
+    short = [i for i in range(len(q)) if int(counts[i]) < min(k, int(meta["size"]))]
+    if short:  # HNSW missed rows (many near-duplicates do this): these queries are answered exactly
+        for i, hits in zip(short, exact_search(out, q[short], k)):
+            results[i] = hits
     return results
 
 
@@ -248,6 +300,8 @@ def search(out: str | os.PathLike[str], queries: Sequence[str], k: int = 10, *, 
     ``device`` embeds query files ("auto": CUDA when available); ``cache_dir``: see `resolve_queries`."""
     if k < 1:
         raise ConfigError(f"-k must be >= 1, got {k}")
+    _manifest(out)
+    _require_embeddings(out)
     vectors = resolve_queries(out, queries, device=device, cache_dir=cache_dir)
     if method == "auto":
         state = index_state(out)

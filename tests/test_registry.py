@@ -7,13 +7,13 @@ from featx.errors import ConfigError
 
 
 def test_duplicate_registration_is_an_error():
-    @registry.register("model", "toy-model-for-test")
+    @registry.register("image_processor", "toy-processor-for-test")
     class A:
         pass
 
     with pytest.raises(ConfigError, match="registered twice"):
 
-        @registry.register("model", "toy-model-for-test")
+        @registry.register("image_processor", "toy-processor-for-test")
         class B:
             pass
 

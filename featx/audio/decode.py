@@ -130,9 +130,15 @@ class Sink:
             )
         else:
             wave = block
-        if self._stream is not None:
-            wave = self._resample(wave, last=False)
         assert self._out is not None
+        if self._stream is not None:
+            # Upsampling multiplies a block by out_rate / rate (16000x for a header that says 1 Hz):
+            # feed soxr slices of about one output block, so that no call returns (and no append
+            # copies) the whole output at once; memory then follows the output.
+            step = max(1, BLOCK_FRAMES * self.rate // (self.target_rate or self.rate))
+            for i in range(0, wave.shape[0], step):
+                self._out.append(self._resample(wave[i : i + step], last=False))
+            return
         self._out.append(wave)
 
     def finish(self) -> tuple[np.ndarray, int]:
@@ -184,7 +190,13 @@ def decode_soundfile(snd: Any, sink: Sink) -> tuple[np.ndarray, int]:
         sink.check_declared(frames / snd.samplerate)
     sink.start(int(snd.samplerate), int(snd.channels), frames)
     while True:
-        block = snd.read(BLOCK_FRAMES, dtype=sink.dtype.name, always_2d=True)
+        try:
+            block = snd.read(BLOCK_FRAMES, dtype=sink.dtype.name, always_2d=True)
+        except ValueError as exc:
+            # soundfile sizes each read from frames - tell(), which goes negative when libsndfile's
+            # position passes the declared length (seen with a corrupt Ogg granule position). A
+            # RuntimeError makes load_audio start over in PyAV, as for libsndfile's own read errors.
+            raise RuntimeError(f"soundfile lost its place in the stream ({exc})") from exc
         if block.shape[0] == 0:
             break
         sink.push(block)

@@ -32,7 +32,15 @@ from ..errors import InputError
 from ..registry import register
 from . import functional as F
 from .filters import mel_filter_bank, window_function
-from .sequence import SequenceFeatureExtractor
+from .sequence import (
+    OptionCheck,
+    SequenceFeatureExtractor,
+    finite_number,
+    flag,
+    non_negative_number,
+    nonzero_finite_number,
+    positive_int,
+)
 
 __all__ = [
     "SequenceFeatureExtractor",
@@ -108,7 +116,7 @@ class _AudioExtractor(SequenceFeatureExtractor):
     def normalize_options(cls, options: dict[str, Any]) -> dict[str, Any]:
         for key in _DERIVED:
             options.pop(key, None)
-        return options
+        return super().normalize_options(options)
 
 
 @register("feature_extractor")
@@ -135,6 +143,15 @@ class WhisperFeatureExtractor(_AudioExtractor):
     chunk_length: int = 30
     n_fft: int = 400
     dither: float = 0.0
+
+    option_checks: ClassVar[dict[str, OptionCheck]] = {
+        **SequenceFeatureExtractor.option_checks,
+        "padding_value": finite_number,  # Whisper always pads
+        "hop_length": positive_int,
+        "chunk_length": positive_int,
+        "n_fft": positive_int,
+        "dither": non_negative_number,
+    }
 
     @property
     def n_samples(self) -> int:
@@ -255,6 +272,15 @@ class ASTFeatureExtractor(_AudioExtractor):
     mean: float = -4.2677393
     std: float = 4.5689974
 
+    option_checks: ClassVar[dict[str, OptionCheck]] = {
+        **SequenceFeatureExtractor.option_checks,
+        "num_mel_bins": positive_int,
+        "max_length": positive_int,
+        "do_normalize": flag,
+        "mean": finite_number,
+        "std": nonzero_finite_number,
+    }
+
     @property
     def window(self) -> np.ndarray:
         """The reference's attribute: the symmetric Hann window of one 25 ms frame, float64 ``(400,)``."""
@@ -268,6 +294,25 @@ class ASTFeatureExtractor(_AudioExtractor):
     def normalize(self, input_values: np.ndarray) -> np.ndarray:
         """``(x - mean) / (2 * std)``."""
         return (input_values - self.mean) / (self.std * 2)
+
+    # Kaldi framing, said once: 25 ms frames every 10 ms, no centring.
+    def frame_samples(self) -> tuple[int, int]:
+        """(frame length, frame shift) in samples."""
+        return int(self.sampling_rate * 0.025), int(self.sampling_rate * 0.010)
+
+    def frame_count(self, n_samples: int) -> int:
+        """The fbank rows of real audio in ``n_samples`` samples (at most ``max_length``)."""
+        frame, shift = self.frame_samples()
+        return 0 if n_samples < frame else min(int(self.max_length), 1 + (n_samples - frame) // shift)
+
+    def window_seconds(self) -> float:
+        """The seconds that ``max_length`` frames span (the last frame's 25 ms included)."""
+        return (int(self.max_length) - 1) * 0.010 + 0.025
+
+    def frame_mask(self, lengths: list[int]) -> np.ndarray:
+        """int32 ``(batch, max_length)``: 1 on the rows of real audio of clips of ``lengths`` samples."""
+        real = np.array([self.frame_count(n) for n in lengths])
+        return (np.arange(int(self.max_length))[None, :] < real[:, None]).astype(np.int32)
 
     def __call__(
         self,
@@ -284,7 +329,7 @@ class ASTFeatureExtractor(_AudioExtractor):
         # Only the samples of the kept frames matter. The FFT runs in float64 like the reference's
         # NumPy path (float32 costs ~1e-3 in near-silent bins); the mel sum of positive terms is
         # safe in float32.
-        win, shift = int(self.sampling_rate * 0.025), int(self.sampling_rate * 0.010)
+        win, shift = self.frame_samples()
         needed = (self.max_length - 1) * shift + win if self.max_length > 0 else 0
         lengths = [min(len(w), needed) for w in waves]
         batch = np.zeros((len(waves), max(lengths, default=0)), dtype=np.float64)
@@ -318,6 +363,8 @@ class Wav2Vec2FeatureExtractor(_AudioExtractor):
 
     return_attention_mask: bool = False
     do_normalize: bool = True
+
+    option_checks: ClassVar[dict[str, OptionCheck]] = {**SequenceFeatureExtractor.option_checks, "do_normalize": flag}
 
     zero_mean_unit_var_norm = staticmethod(zero_mean_unit_var_norm)
 

@@ -45,6 +45,7 @@ def load_audio(
     max_duration_s: float | None = DEFAULT_MAX_DURATION_S,
     timeout: float | None = 30.0,
     max_bytes: int | None = DEFAULT_MAX_BYTES,
+    allow_private_urls: bool = True,
 ) -> Audio:
     """Decode ``src`` and return ``Audio(waveform, sampling_rate)``; unpacks like ``librosa.load``.
 
@@ -54,7 +55,9 @@ def load_audio(
     returns ``(channels, samples)`` (librosa's layout). Samples are floats in [-1, 1] whatever the
     file stores (int16, int24, int32, float). ``max_duration_s`` refuses longer audio: before
     decoding when the header states the length exactly, else as soon as decoding passes it (``None``
-    disables the cap); ``timeout``/``max_bytes`` bound URL downloads.
+    disables the cap); ``timeout``/``max_bytes`` bound URL downloads. ``allow_private_urls=False``
+    refuses URLs (and redirects) to loopback, private, link-local, multicast and reserved
+    addresses (see `featx.sources`); by default any URL is fetched.
 
     Raises `featx.InputError` naming the source for missing, empty, header-only or non-audio
     files, for NaN/infinite samples (also when mixing or resampling overflows) and for audio too
@@ -71,7 +74,7 @@ def load_audio(
                 f"sampling_rate must be a positive int (Hz) or None, not {sampling_rate!r}", source="sampling_rate"
             )
     target = None if sampling_rate is None else int(sampling_rate)
-    fp, label, ours = _open_source(src, timeout, max_bytes)
+    fp, label, ours = _open_source(src, timeout, max_bytes, allow_private_urls)
     try:
         wave, rate = _decode(fp, label, lambda: Sink(label, dtype, mono, target, max_duration_s))
     finally:
@@ -94,9 +97,11 @@ def resample(waveform: np.ndarray, orig_rate: int, target_rate: int, quality: st
 # ---- sources ---------------------------------------------------------------------------------
 
 
-def _open_source(src: Any, timeout: float | None, max_bytes: int | None) -> tuple[IO[bytes], str, bool]:
+def _open_source(
+    src: Any, timeout: float | None, max_bytes: int | None, allow_private: bool = True
+) -> tuple[IO[bytes], str, bool]:
     """A seekable binary stream for ``src``, a label naming it, and whether we must close it."""
-    opened = open_source(src, "audio file", timeout, max_bytes)
+    opened = open_source(src, "audio file", timeout, max_bytes, allow_private=allow_private)
     if opened is not None:
         return opened
     if isinstance(src, np.ndarray) or type(src).__module__.startswith("torch"):

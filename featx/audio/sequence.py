@@ -18,18 +18,31 @@ reference produces something unusable:
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ..batch import BatchFeature, TensorType, tensor_kind
 from ..config import FeatureExtractionMixin
-from ..errors import InputError
+from ..errors import ConfigError, InputError
 
-__all__ = ["SequenceFeatureExtractor", "PADDING_STRATEGIES"]
+__all__ = [
+    "SequenceFeatureExtractor",
+    "PADDING_STRATEGIES",
+    "CONFIG_FILE",
+    "OptionCheck",
+    "positive_int",
+    "finite_number",
+    "optional_finite_number",
+    "nonzero_finite_number",
+    "non_negative_number",
+    "flag",
+    "right_or_left",
+]
 
 PADDING_STRATEGIES = ("longest", "max_length", "do_not_pad")
 # A 2-D waveform whose second axis is at most this long is read as (samples, channels).
@@ -62,6 +75,34 @@ def _output_dtype(dtype: np.dtype) -> np.dtype:
     return np.dtype(np.float32) if dtype == np.float64 else dtype
 
 
+# ---- option checks: a bad config fails when the extractor is built, not once per input ----------
+CONFIG_FILE = "preprocessor_config.json"
+OptionCheck = Callable[[str, Any], None]
+
+
+def _real(value: Any) -> bool:
+    """A finite int or float (not a bool)."""
+    is_number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    return is_number and math.isfinite(value)
+
+
+def _rule(what: str, ok: Callable[[Any], bool]) -> OptionCheck:
+    def check(name: str, value: Any) -> None:
+        if not ok(value):
+            raise ConfigError(f"{CONFIG_FILE}: {name} must be {what}, got {value!r}")
+
+    return check
+
+
+positive_int = _rule("a positive integer", lambda v: _real(v) and float(v).is_integer() and v >= 1)
+finite_number = _rule("a finite number", _real)
+optional_finite_number = _rule("a finite number or null", lambda v: v is None or _real(v))
+nonzero_finite_number = _rule("a finite, non-zero number", lambda v: _real(v) and v != 0)
+non_negative_number = _rule("a finite number of at least 0", lambda v: _real(v) and v >= 0)
+flag = _rule("true or false", lambda v: v is None or isinstance(v, (bool, np.bool_)) or (type(v) is int and v in (0, 1)))
+right_or_left = _rule("'right' or 'left'", lambda v: v in ("right", "left"))
+
+
 @dataclasses.dataclass(repr=False)
 class SequenceFeatureExtractor(FeatureExtractionMixin):
     """Base of the audio feature extractors: options, ``pad`` and input checks.
@@ -80,6 +121,31 @@ class SequenceFeatureExtractor(FeatureExtractionMixin):
     padding_value: float = 0.0
     return_attention_mask: bool = True
     padding_side: str = "right"
+
+    # How each option is checked when the extractor is built; subclasses add their own.
+    option_checks: ClassVar[dict[str, OptionCheck]] = {
+        "feature_size": positive_int,
+        "sampling_rate": positive_int,
+        "padding_value": optional_finite_number,
+        "return_attention_mask": flag,
+        "padding_side": right_or_left,
+    }
+
+    def __post_init__(self) -> None:
+        self.check_options({name: getattr(self, name) for name in self.option_names()})
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> None:
+        """Raise `ConfigError` naming the field and value for the first bad option in ``options``."""
+        for name, check in cls.option_checks.items():
+            if name in options:
+                check(name, options[name])
+
+    @classmethod
+    def normalize_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        """Options as given, checked (`ConfigError` before the extractor is built)."""
+        cls.check_options(options)
+        return options
 
     # ---- padding ---------------------------------------------------------------------------
     def pad(

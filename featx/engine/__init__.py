@@ -7,4 +7,5 @@ state modules and only replaces the scheduling loop.
 
 from __future__ import annotations
 
-__all__ = ["jobs", "local", "progress", "sources", "state", "workers", "writer"]
+__all__ = ["budget", "codec", "interrupts", "jobs", "local", "lock", "pools", "progress", "ray_data", "ray_engine",
+           "sources", "state", "stream", "workers", "writer"]

@@ -1,6 +1,7 @@
 """What a batch job computes, independent of how it is scheduled.
 
-A job gives the engine: ``preparer`` (an object with a thread/process-safe ``prepare(src)``), the
+A job gives the engine: ``preparer`` (an object with a thread/process-safe ``prepare(src)``, which
+may take a ``budget=`` `featx.engine.budget.PixelBudget` for the decoded pixels), the
 output ``manifest`` (recorded in ``OUT/_featx.json`` and each shard's schema metadata; its identity
 fields must match to resume), the Arrow ``schema``, the ``npy`` columns, and ``rows(batch)`` turning
 a batch of prepared inputs into output rows. The local engine (`featx.engine.local`) and a
@@ -9,23 +10,17 @@ distributed one (e.g. Ray) share jobs, so both write the same layout.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import sys
 from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, FeatxError, InputError
+from ..errors import ConfigError, FeatxError, InputError, error_text
 from ..hub import recorded_source
 from .workers import Prepared
 
 __all__ = ["EmbedJob", "FeaturesJob", "error_text", "embedder_from_manifest"]
-
-
-def error_text(exc: BaseException) -> str:
-    """The message written to the ``error`` column."""
-    text = str(exc) or type(exc).__name__
-    return text if isinstance(exc, FeatxError) else f"{type(exc).__name__}: {text}"
 
 
 def _version() -> str:
@@ -41,8 +36,11 @@ class EmbedJob:
 
     def __init__(self, embedder: Any, *, dtype: str = "auto", processor_options: dict[str, Any] | None = None,
                  batch_size: int = 16, windows: bool = False, fmt: str = "parquet",
-                 npy_dtype: str = "float32", hub_options: dict[str, Any] | None = None) -> None:
-        """``hub_options`` (e.g. ``cache_dir``) are for engines that load the model again elsewhere."""
+                 npy_dtype: str = "float32", hub_options: dict[str, Any] | None = None,
+                 allow_private_urls: bool | None = None) -> None:
+        """``hub_options`` (e.g. ``cache_dir``) are for engines that load the model again elsewhere.
+        ``allow_private_urls``: whether URL inputs may point at loopback/private/link-local/
+        multicast/reserved addresses (None: the embedder's setting, by default yes)."""
         if windows and embedder.modality != "audio":
             raise ConfigError("--windows applies to audio models only")
         if windows and embedder.pool == "none":
@@ -50,6 +48,8 @@ class EmbedJob:
         if fmt == "npy" and embedder.pool == "none":
             raise ConfigError("--format npy needs one vector per row; token embeddings (--pool none) "
                               "have no fixed shape: use --format parquet")
+        if allow_private_urls is not None and allow_private_urls != embedder.allow_private_urls:
+            embedder = embedder.with_options(allow_private_urls=allow_private_urls)
         self.embedder = embedder
         self.preparer = embedder
         self.dtype = str(dtype)
@@ -99,12 +99,6 @@ class EmbedJob:
     def npy_columns(self) -> dict[str, np.dtype]:
         return {"embedding": np.dtype(self.npy_dtype)} if self.fmt == "npy" else {}
 
-    def _vectors(self, arrays: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
-        e = self.embedder
-        if self.windows:
-            return e.embed_windows(arrays, batch_size=self.batch_size)
-        return e.embed(arrays, batch_size=self.batch_size)
-
     def rows(self, batch: list[Prepared]) -> list[list[dict[str, Any]]]:
         """Rows per input of ``batch``, in order; a failing input gets one error row."""
         out: list[list[dict[str, Any]] | None] = [None] * len(batch)
@@ -113,21 +107,13 @@ class EmbedJob:
             if p.error is not None:
                 out[i] = [self._error_row(p, p.error)]
         if ok:
-            try:
-                vectors = self._vectors([batch[i].arrays for i in ok])
-            except Exception as exc:  # noqa: BLE001
-                if _out_of_memory(exc):  # not the input's fault: every later batch would fail too
-                    raise
-                if len(ok) == 1:
-                    out[ok[0]] = [self._error_row(batch[ok[0]], exc)]
-                else:  # find the input that broke the batch: retry one by one
-                    for i in ok:
-                        out[i] = self.rows([batch[i]])[0]
-                    self._check_model_works([out[i][0] for i in ok])
-                return [rows for rows in out if rows is not None]
-            self._model_ok += len(ok)
-            for i, vec in zip(ok, vectors):
-                out[i] = self._ok_rows(batch[i], vec)
+            outcomes = self.embedder.embed_outcomes([batch[i].arrays for i in ok], self.batch_size, self.windows)
+            for i, outcome in zip(ok, outcomes):
+                failed = isinstance(outcome, BaseException)
+                out[i] = [self._error_row(batch[i], outcome)] if failed else self._ok_rows(batch[i], outcome)
+            if self._model_ok == 0 and len(ok) > 1:
+                self._check_model_works([out[i][0] for i in ok])
+            self._model_ok += sum(not isinstance(o, BaseException) for o in outcomes)
         return [rows for rows in out if rows is not None]
 
     def _check_model_works(self, rows: list[dict[str, Any]]) -> None:
@@ -156,14 +142,6 @@ class EmbedJob:
         return {"path": p.input.key, "embedding": None, "error": error_text(exc)}
 
 
-def _out_of_memory(exc: BaseException) -> bool:
-    if isinstance(exc, MemoryError):
-        return True
-    torch = sys.modules.get("torch")  # the model ran, so torch is imported
-    oom = getattr(torch, "OutOfMemoryError", None) if torch is not None else None
-    return oom is not None and isinstance(exc, oom)
-
-
 def embedder_from_manifest(manifest: dict[str, Any], *, device: str | None = None,
                            cache_dir: str | None = None) -> Any:
     """The `Embedder` that reproduces the embeddings of an output folder (for search queries).
@@ -181,29 +159,34 @@ def embedder_from_manifest(manifest: dict[str, Any], *, device: str | None = Non
 class _FeaturePreparer:
     """Decode + preprocess one input with a processor alone (picklable for worker processes)."""
 
-    def __init__(self, processor: Any) -> None:
+    def __init__(self, processor: Any, allow_private_urls: bool = True) -> None:
         self.processor = processor
         self.modality = "audio" if getattr(type(processor), "type_key", "") == "feature_extractor_type" else "image"
+        self.allow_private_urls = allow_private_urls
 
-    def prepare(self, src: Any) -> dict[str, np.ndarray]:
-        if self.modality == "image":
-            from ..image.io import load_image
+    def prepare(self, src: Any, *, budget: Any = None) -> dict[str, np.ndarray]:
+        """``budget``: a shared `featx.engine.budget.PixelBudget`, held from decode to the end of
+        preprocessing."""
+        with budget.hold() if budget is not None and self.modality == "image" else contextlib.nullcontext() as hold:
+            if self.modality == "image":
+                from ..image.io import load_image
 
-            data: Any = load_image(src)
-            kwargs: dict[str, Any] = {}
-        else:
-            from ..audio import load_audio
+                data: Any = load_image(src, allow_private_urls=self.allow_private_urls, pixel_budget=hold)
+                kwargs: dict[str, Any] = {}
+            else:
+                from ..audio import load_audio
 
-            rate = int(self.processor.sampling_rate)
-            data = load_audio(src, sampling_rate=rate)
-            data = data[0] if isinstance(data, tuple) else data
-            kwargs = {"sampling_rate": rate}
-        try:
-            out = self.processor(data, return_tensors="np", **kwargs)
-        except FeatxError:
-            raise
-        except Exception as exc:
-            raise InputError(f"preprocessing failed: {exc}", source=src if isinstance(src, str) else None) from exc
+                rate = int(self.processor.sampling_rate)
+                data = load_audio(src, sampling_rate=rate, allow_private_urls=self.allow_private_urls)
+                data = data[0] if isinstance(data, tuple) else data
+                kwargs = {"sampling_rate": rate}
+            try:
+                out = self.processor(data, return_tensors="np", **kwargs)
+            except FeatxError:
+                raise
+            except Exception as exc:
+                raise InputError(f"preprocessing failed: {exc}", source=src if isinstance(src, str) else None) from exc
+            del data
         arrays = {}
         for key, value in out.items():
             array = np.asarray(value)
@@ -220,7 +203,9 @@ class FeaturesJob:
 
     def __init__(self, processor_id: str | os.PathLike[str], *, processor_options: dict[str, Any] | None = None,
                  fmt: str = "parquet", npy_dtype: str = "float32", revision: str | None = None,
-                 cache_dir: str | os.PathLike[str] | None = None) -> None:
+                 cache_dir: str | os.PathLike[str] | None = None, allow_private_urls: bool = True) -> None:
+        """``allow_private_urls=False`` refuses URL inputs to loopback, private, link-local,
+        multicast and reserved addresses."""
         from ..pipelines import load_processor
 
         self.processor_id = os.fspath(processor_id)
@@ -228,7 +213,7 @@ class FeaturesJob:
         self.revision = revision
         hub = {k: v for k, v in (("revision", revision), ("cache_dir", cache_dir)) if v is not None}
         processor = load_processor(processor_id, **hub, **self.processor_options)
-        self.preparer = _FeaturePreparer(processor)
+        self.preparer = _FeaturePreparer(processor, allow_private_urls=allow_private_urls)
         self.fmt = fmt
         self.npy_dtype = npy_dtype
         self.keys = self._probe()

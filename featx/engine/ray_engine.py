@@ -26,12 +26,11 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from ..errors import ConfigError, FeatxError
-from ..hub import recorded_source
-from .jobs import error_text
 from .local import RunOptions
 from .progress import Progress, Summary
 from .sources import Input, describe_specs, iter_inputs
-from .state import KeySet, load_done_keys, next_shard_index, prepare_output
+from .lock import OutputLock
+from .state import KeySet, load_done_keys, next_shard_index, prepare_output, repair_output
 from .codec import pack, unpack
 from .workers import FeedStats, Prepared, prepare_only, unique_inputs
 from .writer import ShardWriter, drop_error_rows
@@ -87,14 +86,15 @@ def _prepare_task(table: Any, preparer: Any) -> Any:
     """CPU task: decode + preprocess each input of a work block (the processor only, no model)."""
     import pyarrow as pa
 
+    from .ray_data import prepare_each
+
+    columns = [table.column(n).to_pylist() for n in ("key", "src", "data")]
+    sources = [data if data is not None else src for _, src, data in zip(*columns)]
     out = []
-    for key, src, data in zip(*(table.column(n).to_pylist() for n in ("key", "src", "data"))):
+    for key, (arrays, error) in zip(columns[0], prepare_each(preparer, sources)):
         item = Input(key, "")  # the source is not needed past this point
-        try:
-            prepared = Prepared(item, arrays=preparer.prepare(data if data is not None else src))
-        except Exception as exc:  # noqa: BLE001 - one bad input becomes its error row
-            prepared = Prepared(item, error=_Failed(error_text(exc)))
-        out.append(_pack_prepared(prepared))
+        failure = None if error is None else _Failed(error)
+        out.append(_pack_prepared(Prepared(item, arrays=arrays, error=failure)))
     return pa.table({"item": pa.array(out, pa.large_binary())})
 
 
@@ -128,15 +128,11 @@ class _RowsActor:
     def __init__(self, job: Any, dtype: str, device: str, threads: int | None = None) -> None:
         import torch
 
-        from ..embedding import Embedder
+        from .ray_data import actor_embedder
 
         if threads:
             torch.set_num_threads(threads)
-        light = job.embedder
-        # The absolute form of a local model folder: actors need not share the driver's directory.
-        embedder = Embedder(recorded_source(light.model_id), pool=light.pool, normalize=light.normalize,
-                            dtype=dtype, device=device, processor=light.processor, revision=light.revision,
-                            **getattr(job, "hub_options", {}))
+        embedder = actor_embedder(job.embedder, dtype=dtype, device=device, hub=getattr(job, "hub_options", {}))
         self.job = copy.copy(job)
         self.job.embedder = self.job.preparer = embedder
 
@@ -250,7 +246,7 @@ def _consume(ds: Any, writer: ShardWriter, summary: Summary, progress: Progress)
 
 def _pipeline(ray: Any, job: Any, refs: list[Any], opts: RunOptions, ro: RayOptions,
               model: tuple[float, int | tuple[int, int], str, str] | None) -> Any:
-    from ..ray import actor_pool, decode_task_args
+    from .ray_data import actor_pool, decode_task_args
 
     ds = ray.data.from_arrow_refs(refs)
     prep_batch = ro.prepare_batch_size or opts.batch_size
@@ -278,7 +274,7 @@ def run(job: Any, specs: Sequence[str], out: str, opts: RunOptions | None = None
     (Ray schedules the decode tasks over the cluster's CPUs).
     """
     from ..errors import require
-    from ..ray import init_ray, resolve_dtype_on_cluster
+    from .ray_data import init_ray, resolve_dtype_on_cluster
 
     ray = require("ray", "ray", "--engine ray")
     opts = opts or RunOptions()
@@ -286,6 +282,7 @@ def run(job: Any, specs: Sequence[str], out: str, opts: RunOptions | None = None
     start = time.perf_counter()
     started = init_ray(ro.address, **ro.init_kwargs)
     saved = _quiet_ray_data(ray)
+    lock: OutputLock | None = None
     try:
         manifest = {**job.manifest(), **describe_specs(specs)}
         model = None
@@ -294,7 +291,10 @@ def run(job: Any, specs: Sequence[str], out: str, opts: RunOptions | None = None
             torch_dtype, _ = resolve_dtype_on_cluster(job.dtype, num_gpus=gpus, num_cpus=ro.cpus_per_actor)
             model = (gpus, actors, device, torch_dtype)
             manifest.update(torch_dtype=torch_dtype, device=device)  # what the actors run, not the driver
+        lock = OutputLock(out).acquire()  # the local engine's lock too: one job per OUT
         prepare_output(out, manifest, overwrite=opts.overwrite)
+        if opts.repair:
+            repair_output(out)
         if opts.retry_failed:
             drop_error_rows(out)
         done, failed_before = load_done_keys(out)
@@ -328,6 +328,8 @@ def run(job: Any, specs: Sequence[str], out: str, opts: RunOptions | None = None
                 if not failed:
                     raise
     finally:
+        if lock is not None:
+            lock.release()
         _restore(ray, saved)
         if started:
             ray.shutdown()

@@ -7,13 +7,17 @@ a time: nothing here holds the whole list, so ten million inputs cost no more me
 
 Each input has a ``key``, the string written to the ``path`` column and used to skip it on resume:
 the path as enumerated (relative stays relative, so resume from the same working directory), the URL,
-or ``file.parquet#ROW`` for bytes read from a Parquet column.
+or ``file.parquet#ROW`` for bytes read from a Parquet column. Two different file names never share a
+key (see `path_key`). A folder walk (and ``**`` in a glob) lists each real directory once, so symlink
+loops end; a folder that cannot be listed becomes an input whose ``error`` says why (an error row).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +26,8 @@ from ..errors import InputError
 
 __all__ = [
     "Input",
+    "KEY_FORMAT",
+    "path_key",
     "IMAGE_EXTENSIONS",
     "AUDIO_EXTENSIONS",
     "extensions_for",
@@ -42,14 +48,22 @@ AUDIO_EXTENSIONS = frozenset(
 )
 _PARQUET_BATCH = 1024
 _RECORDED_SPECS = 100  # input specs recorded in the manifest (a shell glob can expand to thousands)
+# Recorded in the manifest (and so in each shard's metadata): shards without it were written with the
+# older keys, where a name with undecodable bytes and a literal name spelled like its escape shared a key.
+KEY_FORMAT = 2
+_ESCAPE = re.compile(r"\\x[0-9a-fA-F]{2}")
 
 
 @dataclass(frozen=True)
 class Input:
-    """One item of work: ``key`` names it in the output; ``src`` is what the decoder reads."""
+    """One item of work: ``key`` names it in the output; ``src`` is what the decoder reads.
+
+    ``error`` is set for an input that is known to fail before decoding (a folder that cannot be
+    listed): the engine writes it as the input's error row."""
 
     key: str
     src: str | bytes
+    error: str | None = None
 
 
 def extensions_for(modality: str, override: Iterable[str] | None = None) -> frozenset[str] | None:
@@ -62,16 +76,27 @@ def extensions_for(modality: str, override: Iterable[str] | None = None) -> froz
     return {"image": IMAGE_EXTENSIONS, "audio": AUDIO_EXTENSIONS}.get(modality)
 
 
-def _key(path: str) -> str:
-    """The row key of a path: the path itself, with undecodable bytes of a file name (surrogate
-    escapes, which Parquet strings cannot hold) spelled as backslash escapes."""
-    if path.isascii():
+def path_key(path: str) -> str:
+    """The row key of a path: one key per exact byte string of the path (``os.fsencode``).
+
+    A path that is valid UTF-8 and holds no ``\\xHH`` text is its own key (almost every path). Any
+    other path is spelled with its backslashes doubled and its undecodable bytes (which Parquet strings
+    cannot hold) as ``\\xHH``: the name with byte 0xFF gives ``x\\xff.jpg``, the literal name
+    ``x\\xff.jpg`` gives ``x\\\\xff.jpg``, so the two never share a key."""
+    if path.isascii() and "\\" not in path:
         return path
-    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    raw = os.fsencode(path)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and not _ESCAPE.search(text):
+        return text
+    return raw.replace(b"\\", b"\\\\").decode("utf-8", "backslashreplace")
 
 
 def _file(path: str) -> Input:
-    return Input(_key(path), path)
+    return Input(path_key(path), path)
 
 
 def _is_url(spec: str) -> bool:
@@ -104,6 +129,8 @@ def _ignored_files(specs: Iterable[str], limit: int = 100_000) -> tuple[int, lis
         if spec.startswith("@") or not os.path.isdir(spec):
             continue
         for item in _walk(spec, None):
+            if item.error is not None:
+                continue
             count += 1
             if len(examples) < 3:
                 examples.append(os.path.basename(item.key))
@@ -116,10 +143,16 @@ def check_has_inputs(specs: Sequence[str], *, column: str | None = None,
                      extensions: frozenset[str] | None = None, modality: str = "") -> None:
     """Raise `InputError` when ``specs`` give no input at all (an empty folder, or no file of the
     model's modality); stops at the first input found, so it is cheap when there are inputs."""
-    for _ in iter_inputs(specs, column=column, extensions=extensions):
-        return
+    unlisted = []
+    for item in iter_inputs(specs, column=column, extensions=extensions):
+        if item.error is None:
+            return
+        if len(unlisted) < 3:
+            unlisted.append(f"{item.key} ({item.error})")
     where = ", ".join(specs[:5]) + (f" and {len(specs) - 5} more" if len(specs) > 5 else "")
     message = f"no inputs found in {where}"
+    if unlisted:
+        message += f"; featx could not list {', '.join(unlisted[:3])}"
     if extensions is not None:
         kind = f"{modality} " if modality else ""
         message += f"; folders and globs are searched for {kind}files ending in {' '.join(sorted(extensions))}"
@@ -141,7 +174,7 @@ def describe_specs(specs: Sequence[str]) -> dict[str, Any]:
         return os.path.abspath(spec)
 
     return {"inputs": [{"given": s, "absolute": absolute(s)} for s in specs[:_RECORDED_SPECS]],
-            "inputs_total": len(specs), "working_dir": os.getcwd()}
+            "inputs_total": len(specs), "working_dir": os.getcwd(), "path_keys": KEY_FORMAT}
 
 
 def iter_inputs(
@@ -163,11 +196,9 @@ def iter_inputs(
         elif _is_parquet(spec) and os.path.isfile(spec):
             yield from _iter_parquet(spec, column)
         elif glob.has_magic(spec):
-            for path in glob.iglob(spec, recursive=True):  # files only: "**/*" also matches folders
-                if os.path.isdir(path):
-                    continue
-                if extensions is None or os.path.splitext(path)[1].lower() in extensions:
-                    yield _file(path)
+            for item in _glob(spec):  # files only: "**/*" also matches folders
+                if item.error is not None or extensions is None or _kept(item.src, extensions):
+                    yield item
         else:
             yield _file(spec)
 
@@ -184,24 +215,108 @@ def count_inputs(specs: Iterable[str], *, column: str | None = None,
     return total
 
 
-def _walk(folder: str, extensions: frozenset[str] | None) -> Iterator[Input]:
-    # Sorted per directory, depth first: deterministic, and memory bounded by one directory's listing.
+def _kept(path: str | bytes, extensions: frozenset[str]) -> bool:
+    return isinstance(path, str) and os.path.splitext(path)[1].lower() in extensions
+
+
+def _listing(folder: str, hidden: bool = False) -> tuple[list[tuple[str, os.DirEntry[str]]], str | None]:
+    """(path, entry) of each name in ``folder`` ("" is the working directory), sorted by name, hidden
+    names left out unless ``hidden``; or the reason it cannot be listed."""
     try:
-        with os.scandir(folder) as it:
-            entries = sorted(it, key=lambda e: e.name)
+        with os.scandir(folder or os.curdir) as it:
+            entries = sorted((e for e in it if hidden or not e.name.startswith(".")), key=lambda e: e.name)
+    except OSError as exc:
+        return [], f"cannot list folder: {exc.strerror or exc}"
+    return [(os.path.join(folder, e.name), e) for e in entries], None
+
+
+def _dir_id(entry: os.DirEntry[str] | str) -> tuple[int, int] | None:
+    """(device, inode) of a directory, through symlinks; None when it cannot be read."""
+    try:
+        st = entry.stat() if isinstance(entry, os.DirEntry) else os.stat(entry or os.curdir)
     except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _tree(folder: str, *, dirs: bool = False) -> Iterator[Input | str]:
+    """Depth first, sorted per directory: the files below ``folder`` as `Input` items, interleaved with
+    the directories (as paths, ``folder`` first) when ``dirs``; a directory that cannot be listed is an
+    `Input` with ``error`` set. Each real directory is listed once, so symlink loops (``ln -s . d/loop``)
+    end, while links to files and to directories not seen yet are followed. Memory: one listing per
+    level plus the (device, inode) of each directory seen."""
+    seen = {_dir_id(folder)}
+    stack: list[Iterator[tuple[str, os.DirEntry[str]]]] = []
+    pending: str | None = folder
+    while pending is not None or stack:
+        if pending is not None:
+            if dirs:
+                yield pending
+            entries, error = _listing(pending)
+            if error is not None:
+                yield Input(path_key(pending), pending, error)
+            stack.append(iter(entries))
+            pending = None
+        path, entry = next(stack[-1], (None, None))
+        if entry is None:
+            stack.pop()
+        elif not _is_dir(entry):
+            yield _file(path)
+        else:
+            ident = _dir_id(entry)
+            if ident is not None and ident not in seen:  # else: a link into a directory listed already
+                seen.add(ident)
+                pending = path
+
+
+def _walk(folder: str, extensions: frozenset[str] | None) -> Iterator[Input]:
+    for item in _tree(folder):
+        if isinstance(item, Input) and (item.error is not None or extensions is None or _kept(item.src, extensions)):
+            yield item
+
+
+def _glob(pattern: str) -> Iterator[Input]:
+    """The files matching ``pattern``, sorted per directory; ``**`` is any depth, and names starting
+    with a dot need a pattern starting with one (like `glob.glob`). ``**`` walks with `_tree`, so
+    it ends on symlink loops too."""
+    parts = re.split(r"[\\/]", pattern) if os.altsep else pattern.split(os.sep)
+    first = next(i for i, part in enumerate(parts) if glob.has_magic(part))
+    base = os.sep.join(parts[:first]) or (os.sep if pattern.startswith(os.sep) else "")
+    yield from _glob_parts(base, parts[first:])
+
+
+def _glob_parts(base: str, parts: list[str]) -> Iterator[Input]:
+    """Files below ``base`` ("" is the working directory) matching the path components ``parts``."""
+    part, rest = parts[0], parts[1:]
+    if part == "**":
+        for item in _tree(base, dirs=bool(rest)):
+            if isinstance(item, Input):
+                if item.error is not None or not rest:
+                    yield item
+            else:
+                yield from _glob_parts(item, rest)
         return
-    for entry in entries:
-        if entry.name.startswith("."):
-            continue
-        try:
-            is_dir = entry.is_dir()
-        except OSError:
-            is_dir = False
-        if is_dir:
-            yield from _walk(entry.path, extensions)
-        elif extensions is None or os.path.splitext(entry.name)[1].lower() in extensions:
-            yield _file(entry.path)
+    if not glob.has_magic(part):
+        path = os.path.join(base, part)
+        if rest and os.path.isdir(path):
+            yield from _glob_parts(path, rest)
+        elif not rest and part and os.path.lexists(path) and not os.path.isdir(path):
+            yield _file(path)
+        return
+    entries, _ = _listing(base, hidden=part.startswith("."))
+    for path, entry in entries:
+        if fnmatch.fnmatch(entry.name, part):
+            if rest and _is_dir(entry):
+                yield from _glob_parts(path, rest)
+            elif not rest and not _is_dir(entry):
+                yield _file(path)
 
 
 def _iter_list_file(path: str, *, column: str | None) -> Iterator[Input]:
@@ -248,7 +363,7 @@ def _iter_parquet(path: str, column: str | None) -> Iterator[Input]:
 
 
 def _parquet_item(path: str, row: int, value: Any) -> Input:
-    key = f"{path}#{row}"
+    key = f"{path_key(path)}#{row}"
     if isinstance(value, dict):  # Hugging Face datasets' Image/Audio feature: {"bytes", "path"}
         if value.get("bytes"):
             return Input(key, bytes(value["bytes"]))
@@ -256,6 +371,6 @@ def _parquet_item(path: str, row: int, value: Any) -> Input:
     if isinstance(value, (bytes, bytearray)):
         return Input(key, bytes(value))
     if isinstance(value, str) and value:
-        return Input(value, value)
+        return Input(path_key(value), value)
     # Nothing to decode: an empty source fails in the decoder and becomes an error row for this key.
     return Input(key, b"")

@@ -6,19 +6,21 @@ drains. So workers keep preparing while the model runs, at most ``ahead`` inputs
 results come back in input order (a deterministic output, whatever the workers' timing).
 
 Threads are the default: PIL decoding, resizing and NumPy release the GIL, and results need no
-copying. Processes (``kind="process"``) help when a processor is Python-heavy; each process builds
-its own preparer once (spawned, so no forked torch state), and prepared arrays are pickled back.
+copying. Processes (``kind="process"``) help when a processor is Python-heavy, and isolate the
+decoders: a process that crashes fails only the input it held (see `featx.engine.pools`). The
+caller may create the pool (and a `featx.engine.budget.PixelBudget`) itself and pass it in.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from .budget import PixelBudget
+from .pools import WorkerPool, WorkerStartError, make_pool
 from .sources import Input
 from .state import KeySet
 
@@ -56,36 +58,6 @@ def prepare_only(preparer: Any) -> Any:
     return make() if callable(make) else preparer
 
 
-_WORKER_PREPARE: Callable[[Any], Any] | None = None
-
-
-def _init_process(preparer: Any) -> None:
-    global _WORKER_PREPARE
-    import sys
-
-    if "torch" in sys.modules:  # N processes each using all cores would thrash
-        sys.modules["torch"].set_num_threads(1)
-    _WORKER_PREPARE = preparer.prepare
-
-
-def _prepare_in_process(src: Any) -> Any:
-    assert _WORKER_PREPARE is not None
-    return _WORKER_PREPARE(src)
-
-
-def _make_executor(preparer: Any, workers: int, kind: str) -> tuple[Executor, Callable[[Any], Any]]:
-    if kind == "thread":
-        return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="featx-prep"), preparer.prepare
-    if kind == "process":
-        import multiprocessing
-
-        ctx = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_process,
-                                   initargs=(prepare_only(preparer),))
-        return pool, _prepare_in_process
-    raise ValueError(f"worker kind must be 'thread' or 'process', not {kind!r}")
-
-
 def unique_inputs(inputs: Iterable[Input], done: KeySet, failed: KeySet | None, stats: FeedStats,
                   limit: int | None, stop: threading.Event) -> Iterator[Input]:
     """Inputs not yet written and not seen before in this run; ``limit`` counts distinct inputs,
@@ -117,17 +89,20 @@ def prefetch(
     ahead: int = 64,
     limit: int | None = None,
     stats: FeedStats | None = None,
+    pool: WorkerPool | None = None,
+    budget: PixelBudget | None = None,
 ) -> Iterator[Prepared]:
     """Yield `Prepared` items in input order, preparing up to ``ahead`` of them in advance.
 
     ``done`` holds keys to skip (already written), ``failed`` those of them written as errors
-    (counted in ``stats.skipped_failed``). Closing the generator (or an exception in the
-    consumer) stops the feeder and cancels pending work.
+    (counted in ``stats.skipped_failed``). ``pool``: the caller's `featx.engine.pools` pool (it
+    shuts it down); without one, a pool of ``workers`` of ``kind`` sharing ``budget`` is made here
+    and shut down at the end. Closing the generator (or an exception in the consumer) stops the
+    feeder and cancels pending work without waiting for work in progress.
     """
     stats = stats if stats is not None else FeedStats()
-    if workers < 1:
-        raise ValueError(f"--workers must be >= 1, got {workers}")
-    executor, fn = _make_executor(preparer, workers, kind)
+    own_pool = pool is None
+    runner: WorkerPool = pool if pool is not None else make_pool(kind, preparer, workers, budget)
     futures: queue.Queue[Any] = queue.Queue(maxsize=max(1, ahead))
     stop = threading.Event()
 
@@ -143,7 +118,7 @@ def prefetch(
     def feed() -> None:
         try:
             for item in unique_inputs(inputs, done, failed, stats, limit, stop):
-                fut = executor.submit(fn, item.src)
+                fut = runner.submit(item.src)
                 if not put((item, fut)):
                     fut.cancel()
                     return
@@ -164,7 +139,7 @@ def prefetch(
             item, fut = entry
             try:
                 arrays = fut.result()
-            except BrokenExecutor:  # a dead worker process: every later input would fail too
+            except WorkerStartError:  # no worker process can start: every input would fail too
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure of one input becomes its error row
                 yield Prepared(item, error=exc)
@@ -181,8 +156,9 @@ def prefetch(
                 break
             if entry is not _END:
                 entry[1].cancel()
-        feeder.join(timeout=5)
-        executor.shutdown(wait=False, cancel_futures=True)
+        feeder.join(timeout=1)  # a daemon thread: one stuck reading its inputs is left behind
+        if own_pool:
+            runner.shutdown()
 
 
 def batched(items: Iterator[Prepared], size: int) -> Iterator[list[Prepared]]:

@@ -6,24 +6,31 @@ in the same order, error rows filled with NaN (0 for integer features). The .npy
 the Parquet last, so a visible Parquet shard always has its .npy files; orphans of a crash are removed
 on the next start (see `featx.engine.state`).
 
-Column types: ``string``/integers as given; ``fixed_size_list<float32>[dim]`` for pooled embeddings;
-``list<fixed_size_list<float32>[dim]>`` for token embeddings (``--pool none``); ``list<T>`` for
-flattened feature tensors. ``None`` is a null (error rows).
+A failed write (a full disk: ``ENOSPC``, or the short write NumPy reports as "N requested and M
+written") raises `ShardWriteError` naming the file and the reason; its temp file is removed.
+
+Column types: ``string``/integers as given (undecodable bytes in text written as ``\\xHH``);
+``fixed_size_list<float32>[dim]`` for pooled embeddings; ``list<fixed_size_list<float32>[dim]>`` for
+token embeddings (``--pool none``); ``list<T>`` for flattened feature tensors. ``None`` is a null
+(error rows).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
-from .state import NPY_DIR, TMP_PREFIX
+from ..errors import ConfigError, FeatxError
+from .state import NPY_DIR, read_shard, tmp_name
 
-__all__ = ["ShardWriter", "shard_name", "drop_error_rows", "MAX_SHARD_BYTES"]
+__all__ = ["ShardWriter", "ShardWriteError", "shard_name", "drop_error_rows", "arrow_column", "MAX_SHARD_BYTES"]
 
 MAX_SHARD_BYTES = 256 * 2**20  # flush early when rows are large (token embeddings, pixel values)
 
@@ -32,13 +39,56 @@ def shard_name(index: int) -> str:
     return f"part-{index:06d}.parquet"
 
 
-def _fsync_replace(tmp: Path, final: Path) -> None:
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, final)
+class ShardWriteError(FeatxError, OSError):
+    """Writing a shard (or its .npy file) failed: the message names the file and why."""
 
 
-def _column(values: list[Any], typ: Any) -> Any:
+_SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")
+_NO_SPACE = re.compile(r"no space left|errno 28\b|\[errno 28\]", re.IGNORECASE)
+
+
+def _write_error(exc: OSError, final: Path) -> ShardWriteError:
+    text = str(exc)
+    if exc.errno == errno.ENOSPC or _NO_SPACE.search(text) or _SHORT_WRITE.search(text):
+        reason, code = "no space left on device", errno.ENOSPC  # a short write is a full disk (or quota)
+    elif exc.errno == getattr(errno, "EDQUOT", -1):
+        reason, code = "disk quota exceeded", exc.errno
+    else:
+        reason, code = exc.strerror or text, exc.errno
+    error = ShardWriteError(
+        f"{reason} while writing {final}; free some space (or choose another --output), then run the same "
+        f"command again: shards already written are kept and their inputs skipped")
+    error.errno = code
+    return error
+
+
+def _write_atomic(final: Path, write: Callable[[Path], None]) -> None:
+    """``write(tmp)``, fsync, rename to ``final``; an OSError becomes `ShardWriteError` (temp removed)."""
+    tmp = final.with_name(tmp_name(final.name))
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, ShardWriteError):
+            raise
+        raise _write_error(exc, final) from exc
+
+
+def _clean_text(value: Any) -> Any:
+    """A string Parquet can hold: surrogate escapes (undecodable bytes of a file name quoted in an
+    error message) spelled as ``\\xHH``."""
+    if isinstance(value, str) and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return value
+
+
+def arrow_column(values: list[Any], typ: Any) -> Any:
     """One Arrow array from Python/NumPy row values; None -> null."""
     import pyarrow as pa
 
@@ -70,6 +120,8 @@ def _column(values: list[Any], typ: Any) -> Any:
         flat = np.concatenate(parts) if parts else np.zeros(0, dtype=ptype)
         return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, type=typ.value_type),
                                         mask=pa.array(mask) if mask.any() else None)
+    if pa.types.is_string(typ) or pa.types.is_large_string(typ):
+        values = [_clean_text(v) for v in values]
     return pa.array(values, type=typ)
 
 
@@ -140,15 +192,12 @@ class ShardWriter:
             for column, dtype in self.npy.items():
                 array = _npy_stack(self._rows[column], np.dtype(dtype), column)
                 fname = f"{stem}.npy" if column == "embedding" else f"{stem}.{column}.npy"
-                tmp = folder / (TMP_PREFIX + fname)
-                np.save(tmp, array)  # np.save would append .npy to a name without it
-                _fsync_replace(tmp, folder / fname)
-        arrays = [_column(self._rows[f.name], f.type) for f in self.schema]
+                # the temp name ends in .npy too: np.save would append it to a name without it
+                _write_atomic(folder / fname, lambda tmp, a=array: np.save(tmp, a))
+        arrays = [arrow_column(self._rows[f.name], f.type) for f in self.schema]
         table = pa.Table.from_arrays(arrays, schema=self.schema)
-        tmp = self.out / (TMP_PREFIX + name)
-        pq.write_table(table, tmp)
         final = self.out / name
-        _fsync_replace(tmp, final)
+        _write_atomic(final, lambda tmp: pq.write_table(table, tmp))
         self.rows_written += table.num_rows
         self.shards_written.append(final)
         self.index += 1
@@ -172,7 +221,7 @@ def drop_error_rows(out: str | os.PathLike[str]) -> int:
 
     dropped = 0
     for shard in shard_paths(out):
-        table = pq.read_table(shard)
+        table = read_shard(shard)
         keep = pc.is_null(table.column("error"))
         n_drop = table.num_rows - pc.sum(keep.cast("int64")).as_py()
         if not n_drop:
@@ -183,11 +232,7 @@ def drop_error_rows(out: str | os.PathLike[str]) -> int:
         for npy in sorted(npy_dir.glob(f"{stem}.*npy")) if npy_dir.is_dir() else []:
             array = np.load(npy)
             if array.shape[0] == table.num_rows:
-                tmp = npy.with_name(TMP_PREFIX + npy.name)
-                np.save(tmp, array[mask])
-                _fsync_replace(tmp, npy)
-        tmp = shard.with_name(TMP_PREFIX + shard.name)
-        pq.write_table(table.filter(keep), tmp)
-        _fsync_replace(tmp, shard)
+                _write_atomic(npy, lambda tmp, a=array[mask]: np.save(tmp, a))
+        _write_atomic(shard, lambda tmp: pq.write_table(table.filter(keep), tmp))
         dropped += n_drop
     return dropped

@@ -1,21 +1,25 @@
-"""Batch assembly for the image processors: flattening inputs, per-item errors, padding, output slots."""
+"""Batch assembly on the CPU: flattening inputs, per-item errors, padding, and one preallocated batch.
+
+`assemble_numpy` rescales and normalises every prepared item (see `featx.image.plan`) straight into
+its slot of one ``(N, C, H, W)`` / ``(N, H, W, C)`` array, through a lookup table for uint8 input
+(`featx.image.functional.rescale_normalize`); a ragged batch becomes a list.
+"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from ..errors import FeatxError, InputError
+from ..errors import InputError
 from . import functional as F
-from .layout import CHANNELS_FIRST, CHANNELS_LAST, infer_channel_format, is_torch
+from .layout import CHANNELS_FIRST, CHANNELS_LAST
 from .options import Plan
+from .plan import SOURCES, Prepared, item_layout, labelled
+from .threads import Workers, map_items
 
-__all__ = ["SOURCES", "flatten_images", "labelled", "padded_sizes", "finish_into"]
-
-SOURCES = (str, os.PathLike, bytes, bytearray, memoryview)  # decoded with `featx.load_image`
+__all__ = ["SOURCES", "flatten_images", "padded_sizes", "finish_into", "assemble_numpy"]
 
 
 def flatten_images(images: Any, in_format: str | None) -> tuple[list[Any], list[str | None]]:
@@ -43,43 +47,14 @@ def flatten_images(images: Any, in_format: str | None) -> tuple[list[Any], list[
         items = [images]
     if not items:
         raise InputError("no images given (empty list)", source="images")
-    return items, [_item_format(index, item, in_format) for index, item in enumerate(items)]
-
-
-def _item_format(index: int, item: Any, in_format: str | None) -> str | None:
-    if isinstance(item, SOURCES) or hasattr(item, "getbands"):
-        return None
-    if not (isinstance(item, np.ndarray) or is_torch(item)):
-        raise InputError(
-            f"image {index} is a {type(item).__name__}; expected a PIL image, NumPy array, torch tensor, "
-            "path, URL or bytes",
-            source=index,
-        )
-    if item.ndim == 2:
-        return None
-    if item.ndim != 3:
-        raise InputError(f"image {index} has shape {tuple(item.shape)}; expected 2 or 3 dims", source=index)
-    if in_format is not None:
-        return in_format
-    try:
-        return infer_channel_format(item)
-    except InputError as exc:
-        raise InputError(f"image {index}: {exc}", source="input_data_format") from None
-
-
-def labelled(index: int, item: Any, work: Any) -> Any:
-    """Run ``work``; errors name the item (its path when it has one, else its index)."""
-    source = os.fspath(item) if isinstance(item, (str, os.PathLike)) else index
-    try:
-        return work()
-    except InputError as exc:
-        if exc.source in (None, "image", "size", "image_mean", "image_std"):
-            raise InputError(f"image {index}: {exc}", source=source) from exc
-        raise
-    except FeatxError:
-        raise
-    except (ValueError, TypeError, OSError) as exc:
-        raise InputError(f"image {index} could not be processed: {exc}", source=source) from exc
+    layouts = []
+    for index, item in enumerate(items):
+        try:
+            layouts.append(item_layout(item, in_format))
+        except InputError as exc:
+            source = "input_data_format" if exc.source == "input_data_format" else index
+            raise InputError(f"image {index}: {exc}", source=source) from None
+    return items, layouts
 
 
 def padded_sizes(sizes: list[tuple[int, int]], plan: Plan) -> list[tuple[int, int]]:
@@ -93,14 +68,24 @@ def padded_sizes(sizes: list[tuple[int, int]], plan: Plan) -> list[tuple[int, in
     return [tuple(target)] * len(sizes)  # type: ignore[list-item]
 
 
-def finish_into(hwc: np.ndarray, slot: np.ndarray | None, size: tuple[int, int], plan: Plan, out_format: str) -> np.ndarray:
-    """Rescale + normalise one ``(H, W, C)`` image into ``slot`` (a view into the batch) or a new array."""
-    height, width, channels = hwc.shape
+def finish_into(
+    image: np.ndarray, layout: str, slot: np.ndarray | None, size: tuple[int, int], plan: Plan, out_format: str
+) -> np.ndarray:
+    """Rescale + normalise one image (in ``layout``) into ``slot`` (a view into the batch, in
+    ``out_format``; the part beyond the image is left as it is) or into a new array of ``size``."""
+    if layout == CHANNELS_FIRST:
+        channels, height, width = image.shape
+    else:
+        height, width, channels = image.shape
     if slot is None:
         shape = (channels, *size) if out_format == CHANNELS_FIRST else (*size, channels)
-        slot = np.zeros(shape, plan.out_dtype(hwc.dtype))
-    view = slot.transpose(1, 2, 0) if out_format == CHANNELS_FIRST else slot
-    view = view[:height, :width]
+        alloc = np.empty if tuple(size) == (height, width) else np.zeros
+        slot = alloc(shape, plan.out_dtype(image.dtype))
+    if layout == out_format:
+        view = slot
+    else:
+        view = slot.transpose(1, 2, 0) if layout == CHANNELS_LAST else slot.transpose(2, 0, 1)
+    view = view[:, :height, :width] if layout == CHANNELS_FIRST else view[:height, :width]
     scale = plan.rescale_factor if plan.do_rescale else None
     if plan.do_normalize:
         wanted = len(plan.image_mean) if isinstance(plan.image_mean, Sequence) else channels
@@ -110,9 +95,32 @@ def finish_into(hwc: np.ndarray, slot: np.ndarray | None, size: tuple[int, int],
                 "pass do_convert_rgb=True to convert grayscale, palette or RGBA images to RGB",
                 source="image_mean",
             )
-        F.rescale_normalize(hwc, scale, plan.image_mean, plan.image_std, out=view, input_data_format=CHANNELS_LAST)
+        F.rescale_normalize(image, scale, plan.image_mean, plan.image_std, out=view, input_data_format=layout)
     elif scale is not None:
-        view[...] = F.rescale(hwc, scale)
+        view[...] = F.rescale(image, scale)
     else:
-        view[...] = hwc
+        view[...] = image
     return slot
+
+
+def assemble_numpy(
+    prepared: list[Prepared], items: list[Any], plan: Plan, out_format: str, workers: Workers
+) -> np.ndarray | list[np.ndarray]:
+    """Rescale + normalise the prepared ``(H, W, C)`` items into one batch (a list when ragged), on ``workers``."""
+    hwcs = [p.image for p in prepared]  # (H, W, C): the base class's pad hook keeps the layout
+    sizes = padded_sizes([h.shape[:2] for h in hwcs], plan)
+    dtypes = {plan.out_dtype(h.dtype) for h in hwcs}
+    shapes = {(hw, h.shape[2]) for hw, h in zip(sizes, hwcs)}
+    slots: list[np.ndarray | None] = [None] * len(hwcs)
+    batch = None
+    if len(dtypes) == 1 and len(shapes) == 1:
+        ((hh, ww), cc), dtype = next(iter(shapes)), next(iter(dtypes))
+        alloc = np.zeros if plan.do_pad else np.empty
+        batch = alloc((len(hwcs), cc, hh, ww) if out_format == CHANNELS_FIRST else (len(hwcs), hh, ww, cc), dtype)
+        slots = list(batch)
+
+    def finish(i: int) -> np.ndarray:
+        return labelled(i, items[i], lambda: finish_into(hwcs[i], CHANNELS_LAST, slots[i], sizes[i], plan, out_format))
+
+    results = map_items(finish, list(range(len(hwcs))), workers)
+    return batch if batch is not None else results

@@ -1,8 +1,11 @@
 """Image operations on NumPy arrays and torch tensors, single images and batches.
 
 Every function takes ``(C, H, W)`` / ``(H, W, C)`` images or ``(N, C, H, W)`` / ``(N, H, W, C)``
-batches (layout from ``input_data_format``, else inferred; an ambiguous shape is an error) and returns
-the same layout, type and device. Inputs are never modified.
+batches and returns the same layout, type and device. Each op reads the layout once, with
+`featx.image.layout.layout_of`: the given ``input_data_format`` (the processors always pass it,
+resolved per image at their boundary), else inferred (an ambiguous shape is an error); helpers
+inside an op receive it as known. Inputs are never modified. ``convert_rgb`` lives in
+`featx.image.colour`; `map_threads` in `featx.image.threads` (no pool outlives a call).
 
 Numbers match the ``transformers`` PIL backend: `resize` gives Pillow's 8-bit result bit for bit
 (float input in [0, 1] is scaled by 255 and truncated first, as in the reference) through
@@ -15,13 +18,14 @@ any device, ``backend="pil"`` forces the CPU route.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Executor
+from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
+from .colour import convert_rgb
 from .layout import (
     RESAMPLE,
     CHANNELS_FIRST,
@@ -31,20 +35,25 @@ from .layout import (
     image_hw,
     infer_channel_format,
     is_torch,
+    layout_of,
     parse_resample,
     to_channels_first,
     to_channels_last,
 )
-from .resample import num_threads as _num_threads
+from .resample import num_threads
 from .resample import pil_weights  # noqa: F401  (kept importable from here)
-from .resample import resize_pil_image, resize_uint8
-from .resample import resize_torch as _resize_torch
+from .resample import resize_pil_image, resize_torch, resize_uint8
+from .threads import map_threads
+
 
 __all__ = [
     "RESAMPLE",
     "parse_resample",
     "get_resize_output_size",
     "resize",
+    "resize_hwc",
+    "pil_resize",
+    "to_uint8_for_pil",
     "rescale",
     "normalize",
     "rescale_normalize",
@@ -55,31 +64,12 @@ __all__ = [
     "to_channels_first",
     "to_channels_last",
     "map_threads",
+    "num_threads",
 ]
-
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-# ---- threads ------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=1)
-def _pool(workers: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="featx-image")
-
-
-def map_threads(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
-    """``[fn(x) for x in items]`` on a shared thread pool (PIL and NumPy release the GIL).
-
-    ``FEATX_NUM_THREADS`` sets the pool size (default: CPU count, at most 8).
-    """
-    workers = _num_threads()
-    if len(items) <= 1 or workers == 1:
-        return [fn(x) for x in items]
-    return list(_pool(workers).map(fn, items))
 
 
 # ---- resize -------------------------------------------------------------------------------------
-def _to_uint8_for_pil(hwc: np.ndarray) -> tuple[np.ndarray, bool]:
+def to_uint8_for_pil(hwc: np.ndarray) -> tuple[np.ndarray, bool]:
     """The reference's ``to_pil_image`` cast: ``(uint8 array, was_scaled_by_255)``."""
     if hwc.dtype == np.uint8:
         return hwc, False
@@ -99,14 +89,23 @@ def _to_uint8_for_pil(hwc: np.ndarray) -> tuple[np.ndarray, bool]:
     )
 
 
-def pil_resize(image: Any, size: tuple[int, int], resample: int) -> np.ndarray:
-    """Resize a PIL image exactly as the reference does; returns an ``(H, W, C)`` uint8 array."""
-    return resize_pil_image(image, size, resample)
+def pil_resize(
+    image: Any, size: tuple[int, int], resample: int, *, threads: int | None = None, executor: Executor | None = None
+) -> np.ndarray:
+    """Resize a PIL image exactly as the reference does; returns an ``(H, W, C)`` uint8 array.
+
+    ``threads`` / ``executor``: how a large image's rows may be split (see `featx.image.resample.resize_uint8`).
+    """
+    return resize_pil_image(image, size, resample, threads=threads, executor=executor)
 
 
-def _resize_hwc_exact(hwc: np.ndarray, size: tuple[int, int], resample: int) -> np.ndarray:
-    u8, scaled = _to_uint8_for_pil(hwc)
-    out = resize_uint8(u8, size, resample)
+def resize_hwc(
+    hwc: np.ndarray, size: tuple[int, int], resample: int, *, threads: int | None = None, executor: Executor | None = None
+) -> np.ndarray:
+    """The reference's resize of one ``(H, W, C)`` array: through uint8 (see `to_uint8_for_pil`),
+    Pillow's arithmetic, and back to float32 in [0, 1] when the input was scaled."""
+    u8, scaled = to_uint8_for_pil(hwc)
+    out = resize_uint8(u8, size, resample, threads=threads, executor=executor)
     if scaled:
         out = (out.astype(np.float64) * (1 / 255)).astype(np.float32)
     return out
@@ -131,7 +130,7 @@ def resize(
         raise InputError(f"backend must be 'auto', 'pil' or 'torch', not {backend!r}", source="backend")
     code = parse_resample(resample)
     squeeze = img.ndim == 2
-    fmt = CHANNELS_LAST if squeeze else channel_format(input_data_format, "input_data_format") or infer_channel_format(img)
+    fmt = CHANNELS_LAST if squeeze else layout_of(img, input_data_format)
     x = img[..., None] if squeeze else img
     if not isinstance(size, tuple) or len(size) != 2:
         size = get_resize_output_size(image_hw(x, fmt), size)
@@ -140,7 +139,7 @@ def resize(
         use_torch = backend == "torch" or (backend == "auto" and x.device.type != "cpu")
         if use_torch:
             nchw = to_channels_first(x if x.ndim == 4 else x[None], fmt)
-            out = _resize_torch(nchw, size, code)
+            out = resize_torch(nchw, size, code)
             out = out if x.ndim == 4 else out[0]
             out = to_channels_last(out) if fmt == CHANNELS_LAST else out
             return out[..., 0] if squeeze else out
@@ -152,9 +151,9 @@ def resize(
     x = np.asarray(x)
     hwc = to_channels_last(x, fmt)
     if hwc.ndim == 3:
-        out = _resize_hwc_exact(hwc, size, code)
+        out = resize_hwc(hwc, size, code)
     else:
-        outs = map_threads(lambda im: _resize_hwc_exact(im, size, code), list(hwc))
+        outs = map_threads(lambda im: resize_hwc(im, size, code, threads=1), list(hwc))
         if len({o.dtype for o in outs}) > 1:
             raise InputError("batch mixes integer-valued and [0, 1] float images; resize them one by one", source="image")
         out = np.stack(outs) if outs else np.zeros((0, *size, hwc.shape[-1]), np.uint8)
@@ -183,11 +182,10 @@ def _per_channel(values: Any, channels: int, name: str) -> list[float]:
     return values
 
 
-def _channel_shape(img: Any, input_data_format: Any) -> tuple[int, tuple[int, ...]]:
-    """(number of channels, broadcast shape of a per-channel vector)."""
+def _channel_shape(img: Any, fmt: str | None) -> tuple[int, tuple[int, ...]]:
+    """(number of channels, broadcast shape of a per-channel vector) in the known layout ``fmt``."""
     if img.ndim == 2:
         return 1, (1, 1)
-    fmt = channel_format(input_data_format, "input_data_format") or infer_channel_format(img)
     if fmt == CHANNELS_FIRST:
         return int(img.shape[-3]), (-1, 1, 1)
     return int(img.shape[-1]), (-1,)
@@ -195,7 +193,7 @@ def _channel_shape(img: Any, input_data_format: Any) -> tuple[int, tuple[int, ..
 
 def normalize(img: Any, mean: Any, std: Any, *, input_data_format: Any = None) -> Any:
     """``(img - mean) / std`` per channel; integers become float32, float dtypes are kept."""
-    channels, shape = _channel_shape(img, input_data_format)
+    channels, shape = _channel_shape(img, _layout(img, input_data_format))
     mean = _per_channel(mean, channels, "image_mean")
     std = _per_channel(std, channels, "image_std")
     if is_torch(img):
@@ -237,7 +235,8 @@ def rescale_normalize(
     if mean is None and std is None:
         result = rescale(img, scale) if scale is not None else img
         return _write(result, out)
-    channels, shape = _channel_shape(img, input_data_format)
+    fmt = _layout(img, input_data_format)
+    channels, shape = _channel_shape(img, fmt)
     mean_l = tuple(_per_channel(mean, channels, "image_mean"))
     std_l = tuple(_per_channel(std, channels, "image_std"))
     if scale is not None and getattr(img, "dtype", None) == np.uint8 and not is_torch(img):
@@ -251,7 +250,7 @@ def rescale_normalize(
         _apply_lut(img.numpy(), lut, shape, out.numpy())
         return out
     x = rescale(img, scale) if scale is not None else img
-    return _write(normalize(x, mean_l, std_l, input_data_format=CHANNELS_FIRST if shape == (-1, 1, 1) else CHANNELS_LAST), out)
+    return _write(normalize(x, mean_l, std_l, input_data_format=fmt), out)
 
 
 def _write(result: Any, out: Any) -> Any:
@@ -279,11 +278,15 @@ def _apply_lut(u8: np.ndarray, lut: np.ndarray, shape: tuple[int, ...], out: np.
     return out
 
 
+def _layout(img: Any, input_data_format: Any) -> str | None:
+    """The op's one layout lookup (``None`` for a 2-D image, which has no channel axis)."""
+    return None if img.ndim == 2 else layout_of(img, input_data_format)
+
+
 # ---- crop / pad ---------------------------------------------------------------------------------
-def _hw_axes(img: Any, input_data_format: Any) -> tuple[int, int]:
+def _hw_axes(img: Any, fmt: str | None) -> tuple[int, int]:
     if img.ndim == 2:
         return 0, 1
-    fmt = channel_format(input_data_format, "input_data_format") or infer_channel_format(img)
     return (img.ndim - 2, img.ndim - 1) if fmt == CHANNELS_FIRST else (img.ndim - 3, img.ndim - 2)
 
 
@@ -303,7 +306,7 @@ def center_crop(img: Any, size: Any, *, input_data_format: Any = None) -> Any:
     Returns a view when nothing needs padding.
     """
     crop_h, crop_w = _crop_size(size)
-    ah, aw = _hw_axes(img, input_data_format)
+    ah, aw = _hw_axes(img, _layout(img, input_data_format))
     height, width = int(img.shape[ah]), int(img.shape[aw])
     if crop_h <= height and crop_w <= width:
         top, left = (height - crop_h) // 2, (width - crop_w) // 2
@@ -361,7 +364,8 @@ def pad(
     (top, bottom), (left, right) = _padding(padding)
     if min(top, bottom, left, right) < 0:
         raise InputError(f"padding must not be negative, got {padding!r}", source="padding")
-    ah, aw = _hw_axes(img, input_data_format)
+    fmt = _layout(img, input_data_format)
+    ah, aw = _hw_axes(img, fmt)
     height, width = int(img.shape[ah]), int(img.shape[aw])
     torch_in = is_torch(img)
     if mode == "constant":
@@ -376,7 +380,7 @@ def pad(
         if isinstance(value, (int, float, np.integer, np.floating)):
             out[...] = value
         else:
-            channels, vshape = _channel_shape(img, input_data_format)
+            channels, vshape = _channel_shape(img, fmt)
             vals = np.array(_per_channel(value, channels, "value")).reshape(vshape)
             out[...] = torch.as_tensor(vals, dtype=out.dtype, device=out.device) if torch_in else vals
         index = [slice(None)] * img.ndim
@@ -394,68 +398,3 @@ def pad(
         out = img.index_select(ah, torch.from_numpy(rows).to(img.device))
         return out.index_select(aw, torch.from_numpy(cols).to(img.device))
     return np.take(np.take(np.asarray(img), rows, axis=ah), cols, axis=aw)
-
-
-# ---- colour -------------------------------------------------------------------------------------
-def _pil_to_rgb(image: Any) -> Any:
-    from PIL import Image
-
-    if "A" in image.getbands() or image.info.get("transparency") is not None:
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return image if image.mode == "RGB" else image.convert("RGB")
-
-
-def convert_rgb(img: Any, *, input_data_format: Any = None) -> Any:
-    """Three channels, as the reference converts: transparency is composited onto white.
-
-    PIL images come back as RGB PIL images (the input itself when already plain RGB). Arrays and
-    tensors: 1 channel is repeated, 4 channels (RGBA) are blended onto white, others are unchanged;
-    a 2-D array gets a channel axis in ``input_data_format`` (channels-first by default).
-    """
-    if hasattr(img, "getbands"):
-        return _pil_to_rgb(img)
-    fmt = channel_format(input_data_format, "input_data_format")
-    if img.ndim == 2:
-        img = img[None] if fmt in (None, CHANNELS_FIRST) else img[..., None]
-        fmt = fmt or CHANNELS_FIRST
-    fmt = fmt or infer_channel_format(img)
-    axis = -3 if fmt == CHANNELS_FIRST else -1
-    channels = int(img.shape[axis])
-    if is_torch(img):
-        import torch
-
-        x = torch.movedim(img, axis, -1)
-        if channels == 1:
-            rgb = x.expand(*x.shape[:-1], 3)
-        elif channels == 4:
-            rgb = _blend_white_torch(x)
-        else:
-            return img
-        return torch.movedim(rgb.contiguous(), -1, axis)
-    x = np.moveaxis(np.asarray(img), axis, -1)
-    if channels == 1:
-        rgb = np.repeat(x, 3, axis=-1)
-    elif channels == 4:
-        if np.issubdtype(x.dtype, np.floating) and (x.min() < 0.0 or x.max() > 1.0):
-            raise InputError(f"RGBA float image has values in [{x.min()}, {x.max()}], outside [0, 1]", source="image")
-        white = 255 if np.issubdtype(x.dtype, np.integer) else 1.0
-        alpha = x[..., 3:4] / white
-        blended = alpha * x[..., :3] + (1 - alpha) * white
-        rgb = np.round(blended).astype(x.dtype) if white == 255 else blended.astype(x.dtype)
-    else:
-        return img
-    return np.moveaxis(rgb, -1, axis)
-
-
-def _blend_white_torch(x: Any) -> Any:
-    import torch
-
-    if x.is_floating_point():
-        if float(x.min()) < 0.0 or float(x.max()) > 1.0:
-            raise InputError("RGBA float image has values outside [0, 1]", source="image")
-        alpha = x[..., 3:4]
-        return (alpha * x[..., :3] + (1 - alpha) * 1.0).to(x.dtype)
-    alpha = x[..., 3:4].to(torch.float64) / 255
-    return torch.round(alpha * x[..., :3].to(torch.float64) + (1 - alpha) * 255).to(x.dtype)

@@ -2,7 +2,11 @@
 cut into 30x30 patches with the token bookkeeping ``transformers`` returns.
 
 Same names, options, defaults, call arguments and outputs as ``transformers.FuyuImageProcessor``
-(its PIL backend ``FuyuImageProcessorPil`` in 5.x), element for element. Differences, all on
+(its PIL backend ``FuyuImageProcessorPil`` in 5.x), element for element. It is a
+`featx.image.processors.BaseImageProcessor` on the same plan: the shared options parser and
+checks, the per-item path and the NumPy finish; Fuyu sets two hooks (`resize_plan`: downscale only,
+to fit; `pad_item`: pad bottom/right to ``size`` with ``padding_value`` before rescaling) and
+assembles its own output (per sample lists, plus sizes and scale factors). Differences, all on
 inputs the reference mishandles: an ambiguous channel layout is an error (the reference guesses),
 a 4-D batch array is read as a list of images (the reference fails), ``data_format`` is honoured
 (the reference ignores it), and `patchify_image` always returns ``(batch, patches, dim)`` for 4-D
@@ -13,24 +17,37 @@ patch helpers live in `featx.image.fuyu_patches`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
 from ..batch import BatchFeature
-from ..config import ImageProcessingMixin
-from ..errors import InputError
+from ..errors import ConfigError, InputError
 from ..registry import register
 from . import functional as F
+from .batching import finish_into
 from .fuyu_patches import FuyuPatchMethods
-from .fuyu_patches import fuyu_size_dict as _size_dict
-from .kwargs import FuyuImagesKwargs, kwarg_names
-from .layout import CHANNELS_FIRST, CHANNELS_LAST, PILImageResampling, channel_format, image_hw, is_torch, resample_option
-from .methods import ImageProcessingMethods, to_layout
-from .options import stat_option
+from .kwargs import FuyuImagesKwargs
+from .layout import CHANNELS_FIRST, PILImageResampling, channel_format, image_hw, is_torch, to_channels_first
+from .methods import to_layout
+from .options import HEIGHT_WIDTH, SIZE_KEYS, Plan, size_dict
+from .plan import Prepared, item_layout, prepare_all
+from .processors import BaseImageProcessor
+from .threads import call_pool
 
 __all__ = ["FuyuImageProcessor"]
+
+_META = ("image_unpadded_heights", "image_unpadded_widths", "image_scale_factors", "image_sizes")
+
+
+class _Done(NamedTuple):
+    """One finished image and its sizes before and after resizing."""
+
+    array: np.ndarray
+    original_hw: tuple[int, int]
+    resized_hw: tuple[int, int]
 
 
 def _fit(height: int, width: int, max_height: int, max_width: int) -> tuple[int, int]:
@@ -44,28 +61,28 @@ def _is_image(x: Any) -> bool:
 
 @register("image_processor")
 @dataclass(repr=False)
-class FuyuImageProcessor(FuyuPatchMethods, ImageProcessingMethods, ImageProcessingMixin):
+class FuyuImageProcessor(FuyuPatchMethods, BaseImageProcessor):
     """Downscale to fit ``size`` (only when larger), pad bottom/right, rescale and normalise.
 
     Call with one image, a list (one image per sample) or a list of lists (images per sample).
     Returns ``images`` (per sample, a list of ``(C, H, W)`` arrays), ``image_unpadded_heights``,
     ``image_unpadded_widths``, ``image_scale_factors`` (each ``[[v]]`` per sample, from its first
-    image) and ``image_sizes`` (original ``(h, w)``).
+    image) and ``image_sizes`` (original ``(h, w)``). The base class's crop and batch-padding
+    options are accepted and, as in the reference, have no effect.
     """
 
-    do_resize: bool = True
-    size: dict[str, int] = field(default_factory=lambda: {"height": 1080, "width": 1920})
-    resample: PILImageResampling | int = PILImageResampling.BILINEAR
-    do_pad: bool = True
+    do_resize: bool | None = True
+    size: dict[str, int] | None = field(default_factory=lambda: {"height": 1080, "width": 1920})
+    resample: PILImageResampling | int | None = PILImageResampling.BILINEAR
+    do_pad: bool | None = True
     padding_value: float = 1.0  # on the input's scale (0..255 for uint8), before rescaling
     padding_mode: str = "constant"
-    do_normalize: bool = True
-    image_mean: float | tuple[float, ...] = 0.5
-    image_std: float | tuple[float, ...] = 0.5
-    do_rescale: bool = True
-    rescale_factor: float = 1 / 255
+    do_normalize: bool | None = True
+    image_mean: float | tuple[float, ...] | None = 0.5
+    image_std: float | tuple[float, ...] | None = 0.5
+    do_rescale: bool | None = True
+    rescale_factor: float | None = 1 / 255
     patch_size: dict[str, int] = field(default_factory=lambda: {"height": 30, "width": 30})
-    do_convert_rgb: bool | None = None
 
     model_input_names: ClassVar[list[str]] = [
         "images",
@@ -75,26 +92,51 @@ class FuyuImageProcessor(FuyuPatchMethods, ImageProcessingMethods, ImageProcessi
         "image_patch_indices_per_subsequence",
     ]
     valid_kwargs: ClassVar[type] = FuyuImagesKwargs
+    size_options: ClassVar[dict[str, tuple[frozenset[str], ...]]] = {
+        "size": HEIGHT_WIDTH, "crop_size": SIZE_KEYS, "pad_size": SIZE_KEYS, "patch_size": HEIGHT_WIDTH,
+    }  # fmt: skip
 
-    def __post_init__(self) -> None:
-        options = self.normalize_options(dict(self.__dict__))
-        for key in ("size", "patch_size", "resample", "image_mean", "image_std"):
-            setattr(self, key, options[key])
+    # ---- the plan's hooks --------------------------------------------------------------------
+    def resize_plan(self, height: int, width: int, plan: Plan) -> tuple[tuple[int, int] | None, None]:
+        """Downscale to fit ``size`` keeping the aspect ratio; an image that fits is left alone."""
+        target_h, target_w = self._canvas(plan)
+        if height <= target_h and width <= target_w:
+            return None, None
+        new_size = _fit(height, width, target_h, target_w)
+        if min(new_size) < 1:
+            raise InputError(
+                f"an image of {height}x{width} fitted into {target_h}x{target_w} would be "
+                f"{new_size[0]}x{new_size[1]}: too thin to resize",
+                source="image",
+            )
+        return new_size, None
 
-    @classmethod
-    def normalize_options(cls, options: dict[str, Any]) -> dict[str, Any]:
-        """Int/pair sizes become dicts, resample names become ``PILImageResampling`` members (members and
-        ints are kept), mean/std sequences become tuples: the reference's types."""
-        out = dict(options)
-        for key in ("size", "patch_size"):
-            if out.get(key) is not None:
-                out[key] = _size_dict(out[key], key)
-        if out.get("resample") is not None:
-            out["resample"] = resample_option(out["resample"])
-        for key in ("image_mean", "image_std"):
-            if key in out:
-                out[key] = stat_option(out[key])
-        return out
+    def pad_item(self, image: Any, layout: str, plan: Plan) -> tuple[Any, str]:
+        """Pad bottom/right to ``size`` with ``padding_value`` in the image's dtype (1.0 on uint8 is
+        grey level 1), before rescaling, into a channels-first canvas; an image that fills (or
+        exceeds) the size is left alone."""
+        if not plan.do_pad:
+            return image, layout
+        target_h, target_w = self._canvas(plan)
+        height, width = image_hw(image, layout)
+        pad_h, pad_w = target_h - height, target_w - width
+        if pad_h <= 0 and pad_w <= 0:
+            return image, layout
+        if pad_h < 0 or pad_w < 0:
+            raise InputError(
+                f"cannot pad an image of {height}x{width} to {target_h}x{target_w}: it is larger "
+                "on one side; enable do_resize",
+                source="image",
+            )
+        value, mode = plan.extra["padding_value"], plan.extra["padding_mode"]
+        chw = to_channels_first(image, layout)  # a view: the padding copy does the transpose
+        return F.pad(chw, ((0, pad_h), (0, pad_w)), value, mode=mode, input_data_format=CHANNELS_FIRST), CHANNELS_FIRST
+
+    @staticmethod
+    def _canvas(plan: Plan) -> tuple[int, int]:
+        if plan.size is None:
+            raise ConfigError("size must be set to resize or pad")
+        return plan.size["height"], plan.size["width"]
 
     # ---- preprocessing -----------------------------------------------------------------------
     def __call__(self, images: Any, **kwargs: Any) -> BatchFeature:
@@ -120,58 +162,68 @@ class FuyuImageProcessor(FuyuPatchMethods, ImageProcessingMethods, ImageProcessi
         return_tensors: str | None = None,
         data_format: Any = CHANNELS_FIRST,
         input_data_format: Any = None,
+        executor: Executor | None = None,
         **kwargs: Any,
     ) -> BatchFeature:
         """Process ``images``; every option defaults to the processor's own setting.
 
         Other keys of ``valid_kwargs`` (``do_center_crop``, ``device``, ...) are accepted and, as in
         the reference's PIL backend, have no effect; an input layout is inferred per image.
+        ``executor``: run the images on this (thread) executor, which the caller owns.
         """
-        unknown = sorted(set(kwargs) - kwarg_names(self.valid_kwargs))
-        if unknown:
-            raise TypeError(f"{type(self).__name__} got unexpected arguments: {', '.join(unknown)}")
-        opts = self.normalize_options(
-            {
-                "do_resize": self.do_resize if do_resize is None else do_resize,
-                "size": self.size if size is None else size,
-                "resample": self.resample if resample is None else resample,
-                "do_pad": self.do_pad if do_pad is None else do_pad,
-                "padding_value": self.padding_value if padding_value is None else padding_value,
-                "padding_mode": self.padding_mode if padding_mode is None else padding_mode,
-                "do_normalize": self.do_normalize if do_normalize is None else do_normalize,
-                "image_mean": self.image_mean if image_mean is None else image_mean,
-                "image_std": self.image_std if image_std is None else image_std,
-                "do_rescale": self.do_rescale if do_rescale is None else do_rescale,
-                "rescale_factor": self.rescale_factor if rescale_factor is None else rescale_factor,
-                "do_convert_rgb": self.do_convert_rgb if do_convert_rgb is None else do_convert_rgb,
-            }
-        )
+        self.check_call_kwargs(kwargs)
+        given = dict(
+            do_resize=do_resize, size=size, resample=resample, do_pad=do_pad, padding_value=padding_value,
+            padding_mode=padding_mode, do_normalize=do_normalize, image_mean=image_mean, image_std=image_std,
+            do_rescale=do_rescale, rescale_factor=rescale_factor, do_convert_rgb=do_convert_rgb,
+            patch_size=patch_size, do_center_crop=False,
+        )  # fmt: skip
+        try:
+            plan = self.call_plan(given)
+        except ConfigError as exc:  # Fuyu has always reported bad call arguments as input errors
+            raise InputError(str(exc)) from exc
         out_format = channel_format(data_format, "data_format") or CHANNELS_FIRST
         in_format = channel_format(input_data_format, "input_data_format")
-        if opts["do_rescale"] and opts["rescale_factor"] is None:
-            raise InputError("do_rescale needs rescale_factor", source="rescale_factor")
-        if opts["do_normalize"] and (opts["image_mean"] is None or opts["image_std"] is None):
-            raise InputError("do_normalize needs image_mean and image_std", source="image_mean")
-
         nested = self._nest(images)
-        flat = [(b, i, img) for b, batch in enumerate(nested) for i, img in enumerate(batch)]
-        results = F.map_threads(lambda item: self._process_one(item[2], item[:2], opts, in_format), flat)
+        where = [(b, i) for b, sample in enumerate(nested) for i in range(len(sample))]
+        items = [nested[b][i] for b, i in where]
+        labels = [f"images[{b}][{i}]" for b, i in where]
+        layouts = [self._item_layout(item, in_format, label) for item, label in zip(items, labels)]
+
+        def finish(p: Prepared) -> _Done:
+            array = finish_into(p.image, p.layout, None, image_hw(p.image, p.layout), plan, out_format)
+            return _Done(array, p.original_hw, p.resized_hw)  # the padded input is freed here
+
+        with call_pool(executor, len(items)) as workers:
+            results = prepare_all(items, layouts, plan, self, workers, labels=labels, then=finish)
+        return self._outputs(nested, where, results, return_tensors)
+
+    @staticmethod
+    def _item_layout(item: Any, in_format: str | None, label: str) -> str | None:
+        try:
+            return item_layout(item, in_format)
+        except InputError as exc:
+            raise InputError(str(exc), source=label) from None
+
+    @staticmethod
+    def _outputs(
+        nested: list[list[Any]], where: list[tuple[int, int]], results: list[_Done], return_tensors: Any
+    ) -> BatchFeature:
+        """The reference's outputs: images per sample, and each sample's sizes from its first image."""
         processed: list[list[np.ndarray]] = [[] for _ in nested]
-        original: dict[int, tuple[int, int]] = {}
-        resized: dict[int, tuple[int, int]] = {}
-        for (b, i, _), (array, orig_hw, new_hw) in zip(flat, results):
-            processed[b].append(F.to_channels_last(array) if out_format == CHANNELS_LAST else array)
-            if i == 0:  # like the reference, a sample's sizes come from its first image
-                original[b], resized[b] = orig_hw, new_hw
-        samples = sorted(original)
-        data = {
-            "images": processed,
-            "image_unpadded_heights": [[resized[b][0]] for b in samples],
-            "image_unpadded_widths": [[resized[b][1]] for b in samples],
-            "image_scale_factors": [[resized[b][0] / original[b][0]] for b in samples],
-            "image_sizes": [original[b] for b in samples],
-        }
-        result = BatchFeature(data, tensor_type=return_tensors)
+        firsts: dict[int, _Done] = {}
+        for (b, i), done in zip(where, results):
+            processed[b].append(done.array)
+            if i == 0:
+                firsts[b] = done
+        samples = [firsts[b] for b in sorted(firsts)]
+        values = (
+            [[p.resized_hw[0]] for p in samples],
+            [[p.resized_hw[1]] for p in samples],
+            [[p.resized_hw[0] / p.original_hw[0]] for p in samples],
+            [p.original_hw for p in samples],
+        )
+        result = BatchFeature({"images": processed, **dict(zip(_META, values))}, tensor_type=return_tensors)
         if getattr(return_tensors, "value", return_tensors) == "pt":
             import torch
 
@@ -204,65 +256,6 @@ class FuyuImageProcessor(FuyuPatchMethods, ImageProcessingMethods, ImageProcessi
             source="images",
         )
 
-    def _process_one(
-        self, image: Any, where: tuple[int, int], opts: dict[str, Any], in_format: str | None
-    ) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
-        """One image -> (processed CHW array, original (h, w), resized (h, w))."""
-        label = f"images[{where[0]}][{where[1]}]"
-        try:
-            chw = self._to_chw(image, opts["do_convert_rgb"], in_format)
-            height, width = int(chw.shape[-2]), int(chw.shape[-1])
-            target_h, target_w = opts["size"]["height"], opts["size"]["width"]
-            if opts["do_resize"] and (height > target_h or width > target_w):
-                new_size = _fit(height, width, target_h, target_w)
-                if min(new_size) < 1:
-                    raise InputError(
-                        f"an image of {height}x{width} fitted into {target_h}x{target_w} would be "
-                        f"{new_size[0]}x{new_size[1]}: too thin to resize",
-                        source="image",
-                    )
-                chw = F.resize(chw, new_size, opts["resample"], input_data_format=CHANNELS_FIRST)
-            new_hw = (int(chw.shape[-2]), int(chw.shape[-1]))
-            if opts["do_pad"]:
-                chw = self._pad(chw, target_h, target_w, opts["padding_value"], opts["padding_mode"])
-            scale = opts["rescale_factor"] if opts["do_rescale"] else None
-            if opts["do_normalize"]:
-                chw = F.rescale_normalize(
-                    chw, scale, opts["image_mean"], opts["image_std"], input_data_format=CHANNELS_FIRST
-                )
-            elif scale is not None:
-                chw = F.rescale(chw, scale)
-            return chw, (height, width), new_hw
-        except InputError as exc:
-            raise InputError(str(exc), source=label) from exc
-
-    @staticmethod
-    def _to_chw(image: Any, do_convert_rgb: bool | None, in_format: str | None) -> np.ndarray:
-        if isinstance(image, (str, bytes, bytearray, memoryview)) or hasattr(image, "__fspath__"):
-            from .io import load_image
-
-            image = load_image(image)  # the reference fetches URLs the same way: RGB
-        if hasattr(image, "getbands"):  # PIL
-            if do_convert_rgb:
-                image = F.convert_rgb(image)
-            array = np.asarray(image)
-            return array[None] if array.ndim == 2 else np.moveaxis(array, -1, 0)
-        if is_torch(image):
-            image = image.detach().cpu().numpy()
-        if not isinstance(image, np.ndarray):
-            raise InputError(f"unsupported image type {type(image).__name__}", source="image")
-        if image.ndim == 2:
-            image = image[None]
-            fmt = CHANNELS_FIRST
-        elif image.ndim == 3:
-            fmt = in_format or F.infer_channel_format(image)
-        else:
-            raise InputError(f"expected an image of 2 or 3 dims, got shape {image.shape}", source="image")
-        chw = F.to_channels_first(image, fmt)
-        if do_convert_rgb:
-            chw = F.convert_rgb(chw, input_data_format=CHANNELS_FIRST)
-        return np.asarray(chw)
-
     def resize(  # type: ignore[override]
         self, image: Any, size: Any, resample: Any = None, data_format: Any = None, input_data_format: Any = None, **kwargs: Any
     ) -> Any:
@@ -270,23 +263,9 @@ class FuyuImageProcessor(FuyuPatchMethods, ImageProcessingMethods, ImageProcessi
         side times the smaller scale); an image that already fits is returned unchanged, as in the
         reference. ``resample`` defaults to bilinear."""
         array, fmt = self._array_and_layout(image, input_data_format)
-        target = _size_dict(size, "size")
+        target = size_dict(size, keys=HEIGHT_WIDTH, error=InputError)
         height, width = image_hw(array, fmt)
         if height <= target["height"] and width <= target["width"]:
             return to_layout(array, fmt, data_format)
         new_size = _fit(height, width, target["height"], target["width"])
         return self._resize_to(array, new_size, resample, fmt, data_format)
-
-    @staticmethod
-    def _pad(chw: np.ndarray, target_h: int, target_w: int, value: float, mode: str) -> np.ndarray:
-        pad_h, pad_w = target_h - chw.shape[-2], target_w - chw.shape[-1]
-        if pad_h <= 0 and pad_w <= 0:
-            return chw  # the reference leaves images that already fill (or exceed) the size alone
-        if pad_h < 0 or pad_w < 0:
-            raise InputError(
-                f"cannot pad an image of {chw.shape[-2]}x{chw.shape[-1]} to {target_h}x{target_w}: it is larger "
-                "on one side; enable do_resize",
-                source="image",
-            )
-        # Filled in the image's dtype, as np.pad does: 1.0 on uint8 is grey level 1.
-        return F.pad(chw, ((0, pad_h), (0, pad_w)), value, mode=mode, input_data_format=CHANNELS_FIRST)

@@ -4,32 +4,16 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 
 from ..batch import BatchFeature
 from ..errors import InputError
 from .layout import is_torch
-from .options import as_size_mapping
+from .options import HEIGHT_WIDTH, size_dict
 from .patches import patchify
 
-__all__ = ["FuyuPatchMethods", "fuyu_size_dict"]
-
-
-def fuyu_size_dict(value: Any, name: str) -> dict[str, int]:
-    """``{"height", "width"}`` from a dict, an int (square) or a ``(height, width)`` pair."""
-    value = as_size_mapping(value)
-    if isinstance(value, Mapping):
-        if value.get("height") is None or value.get("width") is None:
-            raise InputError(f"{name} must have 'height' and 'width', got {dict(value)}", source=name)
-        return {"height": int(value["height"]), "width": int(value["width"])}
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return {"height": int(value), "width": int(value)}
-    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2:
-        return {"height": int(value[0]), "width": int(value[1])}
-    raise InputError(f"{name} must be {{'height': h, 'width': w}}, an int or (h, w), got {value!r}", source=name)
+__all__ = ["FuyuPatchMethods"]
 
 
 class FuyuPatchMethods:
@@ -38,7 +22,8 @@ class FuyuPatchMethods:
     patch_size: dict[str, int]
 
     def _patch_hw(self, patch_size: Any) -> tuple[int, int]:
-        ps = fuyu_size_dict(self.patch_size if patch_size is None else patch_size, "patch_size")
+        ps = size_dict(self.patch_size if patch_size is None else patch_size, param_name="patch_size", keys=HEIGHT_WIDTH, error=InputError)
+        assert ps is not None
         return ps["height"], ps["width"]
 
     def get_num_patches(self, image_height: int, image_width: int, patch_size: Any = None) -> int:

@@ -19,6 +19,8 @@ from ..sources import open_source
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image as PILImage
 
+    from ..engine.budget import PixelHold
+
 __all__ = ["load_image", "ImageSource", "DEFAULT_MAX_BYTES", "DEFAULT_MAX_PIXELS"]
 
 ImageSource = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes], "PILImage.Image"]
@@ -42,6 +44,8 @@ def load_image(
     max_bytes: int | None = DEFAULT_MAX_BYTES,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     draft: tuple[int, int] | None = None,
+    allow_private_urls: bool = True,
+    pixel_budget: PixelHold | None = None,
 ) -> PILImage.Image:
     """Decode ``src`` into an upright, fully loaded PIL image (a new object, never ``src`` itself).
 
@@ -61,6 +65,12 @@ def load_image(
     ``draft``: opt-in reduced-size JPEG decode (files, bytes and URLs; not PIL inputs) to at
     least ``(height, width)`` of the upright image, by a power-of-two scale; faster for big photos
     but no longer pixel-identical to the reference.
+    ``allow_private_urls=False`` refuses URLs (and redirects) to loopback, private, link-local,
+    multicast and reserved addresses (see `featx.sources`); by default any URL is fetched.
+    ``pixel_budget``: a hold from a shared `featx.engine.budget.PixelBudget` (``with
+    budget.hold() as h: load_image(src, pixel_budget=h)``): the image's pixels are taken from it
+    once the header gives the size, before decoding, and stay held until the hold ends, so that
+    workers decoding in parallel stay under one memory budget.
     """
     from PIL import Image
 
@@ -68,10 +78,10 @@ def load_image(
     if isinstance(src, Image.Image):
         label = f"<PIL.Image mode={src.mode} size={src.size[0]}x{src.size[1]}>"
         return _finish(src, label, target_mode, background, max_pixels, draft, owned=False)
-    fp, label, ours = _open_source(src, timeout, max_bytes)
+    fp, label, ours = _open_source(src, timeout, max_bytes, allow_private_urls)
     try:
         image = _open_image(fp, label)
-        return _finish(image, label, target_mode, background, max_pixels, draft, owned=True)
+        return _finish(image, label, target_mode, background, max_pixels, draft, owned=True, pixel_budget=pixel_budget)
     finally:
         if ours:  # caller-provided file objects stay open
             fp.close()
@@ -80,9 +90,11 @@ def load_image(
 # ---- sources ---------------------------------------------------------------------------------
 
 
-def _open_source(src: Any, timeout: float | None, max_bytes: int | None) -> tuple[IO[bytes], str, bool]:
+def _open_source(
+    src: Any, timeout: float | None, max_bytes: int | None, allow_private: bool = True
+) -> tuple[IO[bytes], str, bool]:
     """A binary stream for ``src``, a label naming it, and whether we opened it (and must close it)."""
-    opened = open_source(src, "image file", timeout, max_bytes)
+    opened = open_source(src, "image file", timeout, max_bytes, allow_private=allow_private)
     if opened is not None:
         return opened
     import numpy as np
@@ -129,6 +141,7 @@ def _finish(
     max_pixels: int | None,
     draft: tuple[int, int] | None,
     owned: bool,
+    pixel_budget: PixelHold | None = None,
 ) -> PILImage.Image:
     from PIL import Image, ImageOps
 
@@ -141,6 +154,8 @@ def _finish(
         )
     if draft is not None and owned and image.format == "JPEG":
         _apply_draft(image, draft)
+    if pixel_budget is not None and owned:  # before decoding: the header gave the (drafted) size
+        pixel_budget.take(image.size[0] * image.size[1])
     try:
         image.load()
     except Image.DecompressionBombError as exc:

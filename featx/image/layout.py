@@ -1,7 +1,12 @@
 """Geometry of image arrays: channel layout (inferred, never silently guessed), output sizes, filters.
 
-featx works on channels-first images (``C, H, W``) and batches (``N, C, H, W``), as NumPy arrays or
-torch tensors. These helpers convert inputs into that layout once, at the boundary.
+Images are NumPy arrays or torch tensors in either layout: channels-first (``C, H, W`` / ``N, C, H, W``)
+or channels-last (``H, W, C`` / ``N, H, W, C``). `layout_of` is the one place a layout is read: the
+given ``input_data_format``, else inferred from the shape (an ambiguous shape is an error). The
+processors call it once per image at their boundary and hand the result to every op as
+``input_data_format``, so nothing is inferred twice. Internally the processors work channels-last
+on the CPU (the layout of PIL and of the resize kernel) and channels-first on the torch route, and
+write the requested output layout (channels-first by default, as the reference).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ __all__ = [
     "CHANNELS_LAST",
     "channel_format",
     "infer_channel_format",
+    "layout_of",
     "channel_axis",
     "to_channels_first",
     "to_channels_last",
@@ -101,10 +107,17 @@ def infer_channel_format(img: Any, num_channels: tuple[int, ...] = DEFAULT_NUM_C
     )
 
 
+def layout_of(img: Any, input_data_format: Any = None) -> str:
+    """The layout of a 3-D image or 4-D batch: ``input_data_format`` when given (a canonical name is
+    returned as is, without looking at the array), else `infer_channel_format`."""
+    if input_data_format is CHANNELS_FIRST or input_data_format is CHANNELS_LAST:
+        return input_data_format
+    return channel_format(input_data_format, "input_data_format") or infer_channel_format(img)
+
+
 def channel_axis(img: Any, input_data_format: Any = None) -> int:
     """Index of the channel axis (negative, so it works for images and batches)."""
-    fmt = channel_format(input_data_format, "input_data_format") or infer_channel_format(img)
-    return -3 if fmt == CHANNELS_FIRST else -1
+    return -3 if layout_of(img, input_data_format) == CHANNELS_FIRST else -1
 
 
 def _permute(img: Any, axes: tuple[int, ...]) -> Any:
@@ -117,8 +130,7 @@ def to_channels_first(img: Any, input_data_format: Any = None) -> Any:
         return img[None]
     if img.ndim not in (3, 4):
         raise InputError(f"expected an image with 2, 3 or 4 dims, got shape {tuple(img.shape)}", source="image")
-    fmt = channel_format(input_data_format, "input_data_format") or infer_channel_format(img)
-    if fmt == CHANNELS_FIRST:
+    if layout_of(img, input_data_format) == CHANNELS_FIRST:
         return img
     return _permute(img, (2, 0, 1) if img.ndim == 3 else (0, 3, 1, 2))
 
@@ -129,8 +141,7 @@ def to_channels_last(img: Any, input_data_format: Any = CHANNELS_FIRST) -> Any:
         return img[..., None]
     if img.ndim not in (3, 4):
         raise InputError(f"expected an image with 2, 3 or 4 dims, got shape {tuple(img.shape)}", source="image")
-    fmt = channel_format(input_data_format, "input_data_format") or infer_channel_format(img)
-    if fmt == CHANNELS_LAST:
+    if layout_of(img, input_data_format) == CHANNELS_LAST:
         return img
     return _permute(img, (1, 2, 0) if img.ndim == 3 else (0, 2, 3, 1))
 
@@ -139,8 +150,7 @@ def image_hw(img: Any, input_data_format: Any = None) -> tuple[int, int]:
     """``(height, width)`` of an image or batch in either layout."""
     if img.ndim == 2:
         return int(img.shape[0]), int(img.shape[1])
-    fmt = channel_format(input_data_format, "input_data_format") or infer_channel_format(img)
-    if fmt == CHANNELS_FIRST:
+    if layout_of(img, input_data_format) == CHANNELS_FIRST:
         return int(img.shape[-2]), int(img.shape[-1])
     return int(img.shape[-3]), int(img.shape[-2])
 

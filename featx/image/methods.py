@@ -26,8 +26,8 @@ from .layout import (
     PILImageResampling,
     channel_format,
     image_hw,
-    infer_channel_format,
     is_torch,
+    layout_of,
     to_channels_first,
     to_channels_last,
 )
@@ -57,7 +57,7 @@ def _layout(image: Any, input_data_format: Any, pil: bool = False) -> str | None
         raise InputError(f"expected one image with 2 or 3 dims, got shape {tuple(image.shape)}", source="image")
     if pil:
         return CHANNELS_LAST
-    return channel_format(input_data_format, "input_data_format") or infer_channel_format(image)
+    return layout_of(image, input_data_format)
 
 
 def to_layout(image: Any, fmt: str | None, data_format: Any) -> Any:
@@ -239,7 +239,7 @@ def _resize_reducing_gap(image: Any, size: tuple[int, int], code: int, fmt: str 
     torch_in = is_torch(image)
     arr = image.detach().cpu().numpy() if torch_in else np.asarray(image)
     hwc = arr[..., None] if arr.ndim == 2 else to_channels_last(arr, fmt)
-    u8, scaled = F._to_uint8_for_pil(hwc)
+    u8, scaled = F.to_uint8_for_pil(hwc)
     pil = Image.fromarray(u8[..., 0] if u8.shape[-1] == 1 else u8)
     out = np.array(pil.resize((size[1], size[0]), code, reducing_gap=gap))
     out = out[..., None] if out.ndim == 2 else out

@@ -1,4 +1,8 @@
-"""Image processor options: mean/std presets, size dicts, legacy spellings, one call's resolved plan."""
+"""Image processor options: mean/std presets, the size parser, legacy spellings, and one call's `Plan`.
+
+A call's options are resolved in one place: `merge_options` lays the call's arguments over the
+processor's own, and `resolve_plan` checks the result and freezes it into a `Plan`.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
-from . import functional as F
+from ..errors import ConfigError, FeatxError, InputError
+from .layout import parse_resample, resample_option
+from .validation import CONFIG_FILE, STAT_LENGTHS, check_image_options, check_side
 
 __all__ = [
     "IMAGENET_STANDARD_MEAN",
@@ -19,10 +24,13 @@ __all__ = [
     "OPENAI_CLIP_MEAN",
     "OPENAI_CLIP_STD",
     "Plan",
+    "SIZE_KEYS",
+    "HEIGHT_WIDTH",
     "size_dict",
+    "merge_options",
     "as_size_mapping",
     "stat_option",
-    "normalize_size_options",
+    "normalize_image_options",
     "resolve_plan",
 ]
 
@@ -33,13 +41,14 @@ IMAGENET_DEFAULT_STD = [0.229, 0.224, 0.225]
 OPENAI_CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 OPENAI_CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 
-_SIZE_KEYS = (
-    {"height", "width"},
-    {"shortest_edge"},
-    {"shortest_edge", "longest_edge"},
-    {"longest_edge"},
-    {"max_height", "max_width"},
+SIZE_KEYS: tuple[frozenset[str], ...] = (
+    frozenset({"height", "width"}),
+    frozenset({"shortest_edge"}),
+    frozenset({"shortest_edge", "longest_edge"}),
+    frozenset({"longest_edge"}),
+    frozenset({"max_height", "max_width"}),
 )
+HEIGHT_WIDTH: tuple[frozenset[str], ...] = (frozenset({"height", "width"}),)
 
 
 def as_size_mapping(size: Any) -> Any:
@@ -61,23 +70,58 @@ def stat_option(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def size_dict(size: Any, *, default_to_square: bool = True, param_name: str = "size") -> dict[str, int] | None:
-    """The reference's ``get_size_dict``: an int, ``(h, w)``, dict or ``SizeDict`` becomes a size dict."""
+def size_dict(
+    size: Any,
+    *,
+    default_to_square: bool = True,
+    param_name: str = "size",
+    keys: tuple[frozenset[str], ...] = SIZE_KEYS,
+    where: str | None = None,
+    error: type[FeatxError] = ConfigError,
+) -> dict[str, int] | None:
+    """The reference's ``get_size_dict``: an int, ``(h, w)``, dict or ``SizeDict`` becomes a size dict.
+
+    The dict must have one of the key sets ``keys`` and integer values in ``[1, MAX_SIDE]``.
+    Raises ``error`` (`ConfigError` for options; `InputError` for method arguments), its message
+    prefixed with ``where`` (the config file) when given.
+    """
     if size is None:
         return None
-    size = as_size_mapping(size)
+    try:
+        return _size_dict(as_size_mapping(size), default_to_square, param_name, keys, where)
+    except ConfigError as exc:
+        if issubclass(error, InputError):
+            raise error(str(exc), source=param_name) from None
+        raise
+
+
+def _size_dict(
+    size: Any, square: bool, name: str, keys: tuple[frozenset[str], ...], where: str | None
+) -> dict[str, int]:
+    prefix = f"{where}: " if where else ""
     if isinstance(size, Mapping):
-        out = {str(k): int(v) for k, v in size.items() if v is not None}
-    elif isinstance(size, (int, np.integer)) and not isinstance(size, bool):
-        out = {"height": int(size), "width": int(size)} if default_to_square else {"shortest_edge": int(size)}
+        out = {str(k): check_side(f"{name}[{k!r}]", v, where) for k, v in size.items() if v is not None}
+    elif isinstance(size, (int, np.integer)) and not isinstance(size, (bool, np.bool_)):
+        edge = check_side(name, size, where)
+        out = {"height": edge, "width": edge} if square else {"shortest_edge": edge}
     elif isinstance(size, Sequence) and not isinstance(size, str) and len(size) == 2:
-        out = {"height": int(size[0]), "width": int(size[1])}
+        out = {"height": check_side(name, size[0], where), "width": check_side(name, size[1], where)}
     else:
-        raise ConfigError(f"{param_name} must be an int, (height, width) or a dict, not {size!r}")
-    if set(out) not in _SIZE_KEYS:
-        allowed = ", ".join("+".join(sorted(k)) for k in _SIZE_KEYS)
-        raise ConfigError(f"{param_name} {out} must have one of these key sets: {allowed}")
+        raise ConfigError(f"{prefix}{name} must be an int, (height, width) or a dict, not {size!r}")
+    if frozenset(out) not in keys:
+        if keys == HEIGHT_WIDTH:
+            raise ConfigError(f"{prefix}{name} must have 'height' and 'width', got {out}")
+        allowed = ", ".join("+".join(sorted(k)) for k in keys)
+        raise ConfigError(f"{prefix}{name} {out} must have one of these key sets: {allowed}")
     return out
+
+
+def merge_options(stored: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    """The options of one call: the processor's ``stored`` options, overridden by every argument in
+    ``given`` that is not ``None`` (``None`` means "use the processor's", as in the reference)."""
+    merged = dict(stored)
+    merged.update({k: v for k, v in given.items() if v is not None})
+    return merged
 
 
 @dataclass(frozen=True)
@@ -107,26 +151,43 @@ class Plan:
         return np.dtype(dtype)
 
 
-def normalize_size_options(options: dict[str, Any], default_to_square: bool) -> dict[str, Any]:
-    """Accept legacy spellings: int ``size``/``crop_size`` and CLIP's ``use_square_size``."""
-    options = dict(options)
-    if options.pop("use_square_size", False) and isinstance(options.get("size"), (int, dict)):
-        edge = options["size"] if isinstance(options["size"], int) else options["size"].get("shortest_edge")
+def normalize_image_options(
+    options: Mapping[str, Any],
+    *,
+    default_to_square: bool,
+    size_keys: Mapping[str, tuple[frozenset[str], ...]],
+    where: str | None = CONFIG_FILE,
+    stat_lengths: tuple[int, ...] | None = STAT_LENGTHS,
+) -> dict[str, Any]:
+    """The options present in ``options`` with the reference's types, checked; raises `ConfigError`.
+
+    Legacy spellings are accepted: int or ``(h, w)`` sizes (``size_keys`` names the size options
+    and the key sets each may have) and CLIP's ``use_square_size``. ``resample`` names become
+    ``PILImageResampling`` members (ints and members are kept), mean/std sequences become tuples.
+    ``where`` / ``stat_lengths``: see `featx.image.validation.check_image_options`.
+    """
+    out = dict(options)
+    if out.pop("use_square_size", False) and isinstance(out.get("size"), (int, dict)):
+        edge = out["size"] if isinstance(out["size"], int) else out["size"].get("shortest_edge")
         if edge is not None:
-            options["size"] = {"height": int(edge), "width": int(edge)}
-    if "size" in options:
-        options["size"] = size_dict(options["size"], default_to_square=default_to_square)
-    for key in ("crop_size", "pad_size"):
-        if key in options:
-            options[key] = size_dict(options[key], param_name=key)
-    return options
+            out["size"] = {"height": int(edge), "width": int(edge)}
+    for name, keys in size_keys.items():
+        if name in out:
+            square = default_to_square if name == "size" else True
+            out[name] = size_dict(out[name], default_to_square=square, param_name=name, keys=keys, where=where)
+    for name in ("image_mean", "image_std"):
+        if name in out:
+            out[name] = stat_option(out[name])
+    check_image_options(out, where, stat_lengths)
+    if "resample" in out:
+        out["resample"] = resample_option(out["resample"])
+    return out
 
 
-def resolve_plan(opts: dict[str, Any], default_to_square: bool, known: set[str]) -> Plan:
-    """Validate merged options into a `Plan`; options not in ``known`` go to ``Plan.extra``."""
-    opts["size"] = size_dict(opts["size"], default_to_square=default_to_square)
-    crop = size_dict(opts["crop_size"], param_name="crop_size")
-    pad = size_dict(opts["pad_size"], param_name="pad_size")
+def resolve_plan(opts: dict[str, Any], known: set[str]) -> Plan:
+    """Freeze normalised, merged options into a `Plan` (options not in ``known`` go to ``Plan.extra``);
+    raises `ConfigError` when a switched-on step misses its option."""
+    crop, pad = opts["crop_size"], opts["pad_size"]
     if opts["do_rescale"] and opts["rescale_factor"] is None:
         raise ConfigError("rescale_factor must be set when do_rescale is True")
     if opts["do_normalize"] and (opts["image_mean"] is None or opts["image_std"] is None):
@@ -142,7 +203,7 @@ def resolve_plan(opts: dict[str, Any], default_to_square: bool, known: set[str])
     return Plan(
         do_resize=bool(opts["do_resize"]),
         size=opts["size"],
-        resample=F.parse_resample(opts["resample"]),
+        resample=parse_resample(opts["resample"]),
         do_center_crop=bool(opts["do_center_crop"]),
         crop_size=(crop["height"], crop["width"]) if crop and "height" in crop else None,
         do_rescale=bool(opts["do_rescale"]),

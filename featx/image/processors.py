@@ -1,43 +1,38 @@
 """Image processors with the reference's names, options, defaults and call arguments.
 
-One pipeline (`BaseImageProcessor`): convert to RGB -> channel layout (per image: given, or inferred
-where unambiguous, never guessed) -> resize -> centre crop -> rescale + normalise fused -> output
-layout. ViT, DeiT, CLIP, BiT, ConvNeXt and SigLIP are that pipeline with other defaults; ConvNeXt
-only changes the resize rule. The reference's per-image methods come from `ImageProcessingMethods`.
+All of them, Fuyu included (`featx.image.fuyu`), run one plan (`featx.image.plan`):
+options resolved once per call (`call_plan`: the call's arguments over the processor's own,
+normalised and checked), each image's layout resolved once at the boundary, one per-item path
+(decode -> RGB -> resize -> crop -> pad) over the functional ops, and a batch assembly that differs
+only by backend: one preallocated NumPy batch written through a per-channel lookup table (uint8
+input; bit for bit the reference's float64-rescale-then-float32-normalise), or torch tensors that
+stay on their device (`featx.image.torch_route`). Subclasses change two hooks: `resize_plan`
+(ConvNeXt's ``crop_pct`` rule, Fuyu's downscale-to-fit) and `pad_item` (Fuyu's canvas). The
+reference's per-image methods come from `ImageProcessingMethods`.
 
-A batch is one pass: each item is decoded, converted, resized and cropped on a thread pool (PIL
-releases the GIL), then written straight into one preallocated float32 batch through a per-channel
-lookup table (uint8 input) that gives the reference's float64-rescale-then-float32-normalise values
-bit for bit. Torch tensors on an accelerator (or ``device="cuda"``) are processed there with torch
-ops and stay on that device (`featx.image.torch_route`).
+Items run on the caller's ``executor`` when one is passed, else on a thread pool opened for the
+call only (``FEATX_NUM_THREADS`` threads; PIL, NumPy and the resize kernel release the GIL).
+Options are checked when the processor is built (`featx.image.validation`): a bad config raises
+`featx.ConfigError` before any image is read.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
-
-import numpy as np
 
 from ..batch import BatchFeature
 from ..config import ImageProcessingMixin
 from ..errors import ConfigError, InputError
 from ..registry import register
 from . import functional as F
-from .batching import SOURCES, finish_into, flatten_images, labelled, padded_sizes
+from .batching import assemble_numpy, flatten_images
 from .kwargs import ConvNextImageProcessorKwargs, ImagesKwargs, kwarg_names
-from .layout import (
-    CHANNELS_FIRST,
-    CHANNELS_LAST,
-    PILImageResampling,
-    channel_format,
-    image_hw,
-    is_torch,
-    resample_option,
-    to_channels_last,
-)
+from .layout import CHANNELS_FIRST, CHANNELS_LAST, PILImageResampling, channel_format, image_hw
 from .methods import ImageProcessingMethods
 from .options import (
     IMAGENET_DEFAULT_MEAN,
@@ -46,14 +41,16 @@ from .options import (
     IMAGENET_STANDARD_STD,
     OPENAI_CLIP_MEAN,
     OPENAI_CLIP_STD,
+    SIZE_KEYS,
     Plan,
-    as_size_mapping,
-    normalize_size_options,
+    merge_options,
+    normalize_image_options,
     resolve_plan,
     size_dict,
-    stat_option,
 )
-from .torch_route import process_torch
+from .plan import prepare_all
+from .threads import SERIAL, call_pool
+from .torch_route import assemble_torch, torch_device
 from .torch_route import wants_torch as _wants_torch
 
 __all__ = [
@@ -73,17 +70,21 @@ __all__ = [
     "OPENAI_CLIP_STD",
 ]
 
-_PIL_NATIVE = ("RGB", "L", "LA", "RGBA")  # modes the reference's array round trip leaves unchanged
+SizeKeys = tuple[frozenset[str], ...]
 
 
 def _default(value: Any) -> Any:
     return field(default_factory=lambda: copy.deepcopy(value))
 
 
+def _stored_options(processor: BaseImageProcessor) -> dict[str, Any]:
+    return {name: getattr(processor, name) for name in processor.option_names()}
+
+
 @register("image_processor")
 @dataclass(repr=False)
 class BaseImageProcessor(ImageProcessingMethods, ImageProcessingMixin):
-    """The shared pipeline; options left ``None`` switch a step off, as in the reference base class.
+    """The shared plan; options left ``None`` switch a step off, as in the reference base class.
 
     Options are stored with the reference's types: ``resample`` as given (a ``PILImageResampling``
     member, or an int as read from JSON), ``image_mean`` / ``image_std`` sequences as tuples.
@@ -108,20 +109,49 @@ class BaseImageProcessor(ImageProcessingMethods, ImageProcessingMixin):
     default_to_square: ClassVar[bool] = True
     model_input_names: ClassVar[list[str]] = ["pixel_values"]
     valid_kwargs: ClassVar[type] = ImagesKwargs
+    # The size options and the key sets each may have.
+    size_options: ClassVar[dict[str, SizeKeys]] = {"size": SIZE_KEYS, "crop_size": SIZE_KEYS, "pad_size": SIZE_KEYS}
 
     def __post_init__(self) -> None:
-        square = type(self).default_to_square
-        self.size = size_dict(self.size, default_to_square=square)
-        self.crop_size = size_dict(self.crop_size, param_name="crop_size")
-        self.pad_size = size_dict(self.pad_size, param_name="pad_size")
-        self.resample = resample_option(self.resample)
-        self.image_mean = stat_option(self.image_mean)
-        self.image_std = stat_option(self.image_std)
+        for name, value in self.normalize_options(_stored_options(self)).items():
+            setattr(self, name, value)
 
     @classmethod
     def normalize_options(cls, options: dict[str, Any]) -> dict[str, Any]:
-        """Accept legacy spellings: int ``size``/``crop_size`` and CLIP's ``use_square_size``."""
-        return normalize_size_options(options, cls.default_to_square)
+        """The reference's types for the options given (legacy spellings accepted: int ``size`` /
+        ``crop_size``, CLIP's ``use_square_size``), checked: a bad value raises `ConfigError`.
+        Keys that are not options (kept as extras) are passed through unchecked."""
+        names = {*cls.option_names(), "use_square_size"}
+        given = {k: v for k, v in options.items() if k in names}
+        normalized = normalize_image_options(given, default_to_square=cls.default_to_square, size_keys=cls.size_options)
+        return {**{k: v for k, v in options.items() if k not in names}, **normalized}
+
+    # ---- the plan of one call ----------------------------------------------------------------
+    def call_plan(self, given: Mapping[str, Any], default_to_square: bool | None = None) -> Plan:
+        """The one place a call's options are resolved: ``given`` (``None`` = the processor's own)
+        laid over the stored options, normalised and checked (`ConfigError`), frozen into a `Plan`."""
+        square = type(self).default_to_square if default_to_square is None else default_to_square
+        merged = merge_options(_stored_options(self), given)
+        opts = normalize_image_options(
+            merged, default_to_square=square, size_keys=self.size_options, where=None, stat_lengths=None
+        )
+        return resolve_plan(opts, _KNOWN_OPTIONS)
+
+    def resize_plan(self, height: int, width: int, plan: Plan) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+        """Hook: ``(resize_to, then_crop_to)`` for an image of this size (``None``: skip the step)."""
+        assert plan.size is not None
+        return F.get_resize_output_size((height, width), plan.size), None
+
+    def pad_item(self, image: Any, layout: str, plan: Plan) -> tuple[Any, str]:
+        """Hook: ``(image, layout)`` of one item after resize and crop, before rescaling; the base
+        class leaves it as it is (``do_pad`` pads the normalised batch, with zeros)."""
+        return image, layout
+
+    def check_call_kwargs(self, kwargs: Mapping[str, Any]) -> None:
+        """Refuse call arguments that are neither options nor keys of ``valid_kwargs``."""
+        unknown = sorted(set(kwargs) - set(self.option_names()) - kwarg_names(self.valid_kwargs))
+        if unknown:
+            raise TypeError(f"{type(self).__name__} got unexpected arguments: {', '.join(unknown)}")
 
     # ---- the call ----------------------------------------------------------------------------
     def __call__(self, images: Any, *args: Any, **kwargs: Any) -> BatchFeature:
@@ -148,6 +178,7 @@ class BaseImageProcessor(ImageProcessingMethods, ImageProcessingMixin):
         pad_size: Any = None,
         default_to_square: bool | None = None,
         device: Any = None,
+        executor: Executor | None = None,
         **kwargs: Any,
     ) -> BatchFeature:
         """Preprocess one image or a batch into ``{"pixel_values": ...}``.
@@ -157,108 +188,36 @@ class BaseImageProcessor(ImageProcessingMethods, ImageProcessingMixin):
         Any option can be overridden for this call. ``data_format`` is the output layout;
         ``input_data_format`` the input layout of every array (if not given, inferred per image, so
         a batch may mix layouts; an ambiguous shape is an error). ``device``: process on this torch
-        device. Other keys of ``valid_kwargs`` (``disable_grouping``, ``image_seq_length``) are ignored.
+        device. ``executor``: run the images on this (thread) executor, which the caller owns; by
+        default a pool is opened for this call only. Other keys of ``valid_kwargs``
+        (``disable_grouping``, ``image_seq_length``) are ignored.
         """
-        unknown = sorted(set(kwargs) - set(self.option_names()) - kwarg_names(self.valid_kwargs))
-        if unknown:
-            raise TypeError(f"{type(self).__name__} got unexpected arguments: {', '.join(unknown)}")
+        self.check_call_kwargs(kwargs)
         given = dict(
             do_resize=do_resize, size=size, resample=resample, do_center_crop=do_center_crop,
             crop_size=crop_size, do_rescale=do_rescale, rescale_factor=rescale_factor,
             do_normalize=do_normalize, image_mean=image_mean, image_std=image_std,
             do_convert_rgb=do_convert_rgb, do_pad=do_pad, pad_size=pad_size, **kwargs,
         )  # fmt: skip
-        plan = self._plan(given, default_to_square)
+        plan = self.call_plan(given, default_to_square)
         out_format = channel_format(data_format, "data_format") or CHANNELS_FIRST
-        in_format = channel_format(input_data_format, "input_data_format")
-        items, formats = flatten_images(images, in_format)
-        if _wants_torch(items, device):
-            data = process_torch(self.resize_plan, items, plan, formats, out_format, device)
+        items, layouts = flatten_images(images, channel_format(input_data_format, "input_data_format"))
+        target = torch_device(items, device) if _wants_torch(items, device) else None
+        if target is not None:  # torch ops on the device, one item after another
+            data = assemble_torch(prepare_all(items, layouts, plan, self, SERIAL, device=target), plan, out_format)
         else:
-            data = self._process(items, plan, formats, out_format)
+            with call_pool(executor, len(items)) as workers:
+                prepared = prepare_all(items, layouts, plan, self, workers)
+                data = assemble_numpy(prepared, items, plan, out_format, workers)
         if return_tensors is None and not isinstance(data, list):
             data = list(data)
         return BatchFeature({"pixel_values": data}, tensor_type=return_tensors)
 
-    def _plan(self, given: dict[str, Any], default_to_square: bool | None) -> Plan:
-        opts = {name: getattr(self, name) for name in self.option_names()}
-        opts.update({k: v for k, v in given.items() if v is not None})
-        square = type(self).default_to_square if default_to_square is None else default_to_square
-        known = {f.name for f in dataclasses.fields(BaseImageProcessor)} | _IGNORED_KWARGS
-        return resolve_plan(opts, square, known)
 
-    def resize_plan(self, height: int, width: int, plan: Plan) -> tuple[tuple[int, int], tuple[int, int] | None]:
-        """``(resize_to, then_crop_to)`` for an image of this size; subclasses change the rule."""
-        assert plan.size is not None
-        return F.get_resize_output_size((height, width), plan.size), None
-
-    # ---- the exact CPU route -----------------------------------------------------------------
-    def _prepare(self, item: Any, index: int, plan: Plan, in_format: str | None) -> np.ndarray:
-        """Decode, convert, resize and crop one item; returns ``(H, W, C)`` before rescaling."""
-        if isinstance(item, SOURCES):
-            from .io import load_image  # noqa: PLC0415  (decoding is optional for array users)
-
-            item = load_image(item)
-        if hasattr(item, "getbands"):  # PIL
-            image = F.convert_rgb(item) if plan.do_convert_rgb else item
-            if image.mode in _PIL_NATIVE:
-                if plan.do_resize:
-                    target, crop = self.resize_plan(image.height, image.width, plan)
-                    hwc = F.pil_resize(image, target, plan.resample)
-                    return self._crop(hwc, crop, plan)
-                hwc = np.asarray(image)
-                return self._crop(hwc[..., None] if hwc.ndim == 2 else hwc, None, plan)
-            hwc = np.asarray(image)
-        else:
-            arr = item.detach().cpu().numpy() if is_torch(item) else np.asarray(item)
-            if arr.ndim == 2:
-                hwc = arr[..., None]
-            elif arr.ndim == 3:
-                hwc = to_channels_last(arr, in_format)
-            else:
-                raise InputError(f"expected a 2-D or 3-D image, got shape {arr.shape}")
-            if plan.do_convert_rgb:
-                hwc = F.convert_rgb(hwc, input_data_format=CHANNELS_LAST)
-        hwc = hwc[..., None] if hwc.ndim == 2 else hwc
-        crop = None
-        if plan.do_resize:
-            target, crop = self.resize_plan(hwc.shape[0], hwc.shape[1], plan)
-            hwc = F._resize_hwc_exact(hwc, target, plan.resample)
-        return self._crop(hwc, crop, plan)
-
-    @staticmethod
-    def _crop(hwc: np.ndarray, crop: tuple[int, int] | None, plan: Plan) -> np.ndarray:
-        if crop is not None:
-            hwc = F.center_crop(hwc, crop, input_data_format=CHANNELS_LAST)
-        if plan.do_center_crop and plan.crop_size is not None:
-            hwc = F.center_crop(hwc, plan.crop_size, input_data_format=CHANNELS_LAST)
-        return hwc
-
-    def _process(self, items: list[Any], plan: Plan, formats: list[str | None], out_format: str) -> Any:
-        def prepare(pair: tuple[int, Any]) -> np.ndarray:
-            index, item = pair
-            return labelled(index, item, lambda: self._prepare(item, index, plan, formats[index]))
-
-        hwcs = F.map_threads(prepare, list(enumerate(items)))
-        sizes = padded_sizes([h.shape[:2] for h in hwcs], plan)
-        dtypes = {plan.out_dtype(h.dtype) for h in hwcs}
-        shapes = {(hw, h.shape[2]) for hw, h in zip(sizes, hwcs)}
-        slots: list[np.ndarray | None] = [None] * len(hwcs)
-        batch = None
-        if len(dtypes) == 1 and len(shapes) == 1:
-            ((hh, ww), cc), dtype = next(iter(shapes)), next(iter(dtypes))
-            alloc = np.zeros if plan.do_pad else np.empty
-            batch = alloc((len(hwcs), cc, hh, ww) if out_format == CHANNELS_FIRST else (len(hwcs), hh, ww, cc), dtype)
-            slots = list(batch)
-
-        def finish(i: int) -> np.ndarray:
-            return labelled(i, items[i], lambda: finish_into(hwcs[i], slots[i], sizes[i], plan, out_format))
-
-        results = F.map_threads(finish, list(range(len(hwcs))))
-        return batch if batch is not None else results
-
-
-_IGNORED_KWARGS = {"disable_grouping", "image_seq_length"}  # accepted like the reference's PIL backend
+# Call arguments the reference's PIL backend accepts and ignores; with the base options, the keys
+# a `Plan` has fields for (the others, such as ConvNeXt's crop_pct, go to ``Plan.extra``).
+_IGNORED_KWARGS = {"disable_grouping", "image_seq_length"}
+_KNOWN_OPTIONS = {f.name for f in dataclasses.fields(BaseImageProcessor)} | _IGNORED_KWARGS
 
 
 # ---- the model families ---------------------------------------------------------------------------
@@ -349,7 +308,7 @@ class ConvNextImageProcessor(ViTImageProcessor):
         """The reference's ConvNeXt resize: for ``shortest_edge`` s < 384 resize the short side to
         ``int(s / crop_pct)`` and centre-crop s x s; otherwise warp to s x s."""
         array, fmt = self._array_and_layout(image, input_data_format)
-        edge = size_dict(as_size_mapping(size), default_to_square=False) or {}
+        edge = size_dict(size, default_to_square=False, error=InputError) or {}
         if "shortest_edge" not in edge:
             raise InputError(f"ConvNeXt's resize needs size with 'shortest_edge', got {size}", source="size")
         s = edge["shortest_edge"]

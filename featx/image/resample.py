@@ -21,12 +21,13 @@ set; see `featx.image._resample_numba.cache_dir`); loading them in a new process
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -190,11 +191,6 @@ def num_threads() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
-@functools.lru_cache(maxsize=4)
-def _pool(workers: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="featx-resample")
-
-
 def _in_worker() -> bool:
     # featx's own pools already keep every core busy: splitting one image there only adds overhead
     return threading.current_thread().name.startswith("featx-")
@@ -222,10 +218,19 @@ def have_kernel() -> bool:
 _NO_COEFFS = _read_only(np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros((0, 1), np.int32))
 _WORDS = {1: np.uint8, 2: np.uint16, 4: np.uint32}  # one word per pixel
 _MIN_SPLIT_WORK = 400_000  # source pixels; below this a second thread costs more than it saves
+# Without a caller's executor the threads are started for this one image: split only images this
+# many times larger (about 4 MP), where starting them costs a few percent at most.
+_OWN_POOL_FACTOR = 10
 
 
-def _run_kernel(src: np.ndarray, size: tuple[int, int], resample: int, threads: int) -> np.ndarray:
-    """The Pillow resample of ``src`` (``(H, W)`` pixel words) as ``(out_h, out_w)`` words."""
+def _run_kernel(
+    src: np.ndarray, size: tuple[int, int], resample: int, threads: int, executor: Executor | None = None
+) -> np.ndarray:
+    """The Pillow resample of ``src`` (``(H, W)`` pixel words) as ``(out_h, out_w)`` words.
+
+    A large image is split into row bands over ``threads`` threads: on ``executor`` when given,
+    else (for a still larger image) on a pool that lives for this call only.
+    """
     kern = _kernels()
     height, width = src.shape
     out_h, out_w = size
@@ -235,6 +240,8 @@ def _run_kernel(src: np.ndarray, size: tuple[int, int], resample: int, threads: 
     (src,) = _read_only(src.view())
     out = np.empty((out_h, out_w), src.dtype)
     parts = max(1, min(threads, out_h // 16, height * width // _MIN_SPLIT_WORK))
+    if executor is None and height * width < _MIN_SPLIT_WORK * _OWN_POOL_FACTOR:
+        parts = 1
     if parts == 1:
         return kern.resample_rows(src, order, xs, xc, xk, ys, yc, yk, 0, out_h, out)
     bounds = [round(out_h * i / parts) for i in range(parts + 1)]
@@ -243,10 +250,16 @@ def _run_kernel(src: np.ndarray, size: tuple[int, int], resample: int, threads: 
         o0, o1 = bounds[i], bounds[i + 1]
         kern.resample_rows(src, order, xs, xc, xk, ys, yc, yk, o0, o1, out[o0:o1])
 
-    futures = [_pool(threads).submit(part, i) for i in range(1, parts)]
-    part(0)
-    for future in futures:
-        future.result()
+    with contextlib.ExitStack() as stack:
+        if executor is None:
+            executor = stack.enter_context(ThreadPoolExecutor(parts - 1, thread_name_prefix="featx-resample"))
+        futures = [executor.submit(part, i) for i in range(1, parts)]
+        part(0)
+        for i, future in enumerate(futures, start=1):
+            if future.cancel():  # not started (a busy executor): do it here rather than wait
+                part(i)
+            else:
+                future.result()
     return out
 
 
@@ -272,6 +285,7 @@ def resize_uint8(
     *,
     threads: int | None = None,
     keep: int | None = None,
+    executor: Executor | None = None,
 ) -> np.ndarray:
     """``PIL.Image.resize(..., reducing_gap=None)`` of a uint8 ``(H, W, C)`` image, bit for bit.
 
@@ -279,7 +293,9 @@ def resize_uint8(
     taken as L+alpha / RGB+alpha and resized with premultiplied alpha, as Pillow does (other
     channel counts: resize each channel on its own). ``keep=3`` with a 4-channel input treats the
     4th byte as padding (Pillow's RGBX memory) and returns 3 channels. ``threads``: split the rows
-    of a large image over this many threads (default: all cores, but 1 inside featx's worker pools).
+    of a large image over this many threads (default: all cores, but 1 inside featx's worker pools),
+    run on ``executor`` when given, else (images of about 4 MP and more) on a pool that lives for
+    this call only.
     Returns a new C-contiguous ``(height, width, keep or C)`` array.
     """
     out_h, out_w = _check_size(size)
@@ -296,7 +312,10 @@ def resize_uint8(
     if resample not in _FILTERS:
         raise InputError(f"no resampling filter with code {resample!r}", source="resample")
     if channels > 4 or channels == 0:
-        planes = [resize_uint8(np.ascontiguousarray(hwc[..., c : c + 1]), size, resample, threads=threads) for c in range(channels)]
+        planes = [
+            resize_uint8(np.ascontiguousarray(hwc[..., c : c + 1]), size, resample, threads=threads, executor=executor)
+            for c in range(channels)
+        ]
         return np.concatenate(planes, axis=-1) if planes else np.zeros((out_h, out_w, 0), np.uint8)
     kern = _kernels()
     if kern is None:
@@ -312,7 +331,7 @@ def resize_uint8(
     if src.ctypes.data % channels:  # words must be aligned
         src = src.copy()
     threads = (1 if _in_worker() else num_threads()) if threads is None else max(1, int(threads))
-    out = _run_kernel(src.view(_WORDS[channels]), (out_h, out_w), resample, threads).view(np.uint8)
+    out = _run_kernel(src.view(_WORDS[channels]), (out_h, out_w), resample, threads, executor).view(np.uint8)
     if alpha:
         kern.unpremultiply(out, channels)
     if keep != channels:
@@ -344,17 +363,20 @@ def pil_image_array(image: Any) -> tuple[np.ndarray, int]:
     return arr, arr.shape[-1]
 
 
-def resize_pil_image(image: Any, size: tuple[int, int], resample: int, *, threads: int | None = None) -> np.ndarray:
+def resize_pil_image(
+    image: Any, size: tuple[int, int], resample: int, *, threads: int | None = None, executor: Executor | None = None
+) -> np.ndarray:
     """``np.asarray(image.resize((w, h), resample, reducing_gap=None))`` as ``(h, w, C)``, faster.
 
-    Modes L, LA, RGB and RGBA go through `resize_uint8`; other modes through Pillow itself.
+    Modes L, LA, RGB and RGBA go through `resize_uint8` (``threads``, ``executor``: see there);
+    other modes through Pillow itself.
     """
     out_h, out_w = _check_size(size)
     if image.mode not in ("L", "LA", "RGB", "RGBA") or not have_kernel():
         out = np.array(image.resize((out_w, out_h), resample, reducing_gap=None))
         return out[..., None] if out.ndim == 2 else out
     arr, channels = pil_image_array(image)
-    return resize_uint8(arr, (out_h, out_w), resample, threads=threads, keep=channels)
+    return resize_uint8(arr, (out_h, out_w), resample, threads=threads, keep=channels, executor=executor)
 
 
 # ---- torch ----------------------------------------------------------------------------------------

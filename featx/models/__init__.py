@@ -1,11 +1,11 @@
 """Native PyTorch encoders that load Hugging Face checkpoints, and `load_model`.
 
-Importing this package registers every encoder under its config ``model_type`` names.
+Which encoder class reads which ``config.json`` model type is said by the model families
+(`featx.families`); this package holds the modules and the loading code only.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -15,7 +15,9 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError, ModelLoadError
 from ..hub import HubOptions
-from ..registry import lookup, supported
+from ..families import encoder_types, family_for
+from .configs import ModelConfig, ModelConfigError, parse_config
+from .keys import remap_keys
 from .layers import EncoderOutput
 from .loading import EncoderModel, load_state_dict, load_weights, read_config, resolve_dtype
 
@@ -27,25 +29,17 @@ __all__ = [
     "load_state_dict",
     "EncoderModel",
     "EncoderOutput",
+    "ModelConfig",
+    "ModelConfigError",
+    "parse_config",
+    "remap_keys",
     "TransformersEncoder",
     "supported_model_types",
 ]
 
-from . import clip, vit  # noqa: E402,F401  (register the image encoders)
-
-# The audio encoders live in their own modules; tolerate them not existing yet, but not a
-# broken import inside one of them.
-for _name in ("whisper", "ast", "wav2vec2"):
-    try:
-        importlib.import_module(f"{__name__}.{_name}")
-    except ModuleNotFoundError as _exc:
-        if _exc.name != f"{__name__}.{_name}":
-            raise
-
-
 def supported_model_types() -> list[str]:
     """The config.json ``model_type`` values featx implements natively."""
-    return supported("model")
+    return encoder_types()
 
 
 def load_model(
@@ -61,9 +55,12 @@ def load_model(
 
     Returns the model in eval mode on ``device`` (default CPU) in ``dtype`` (``"auto"``: see
     `resolve_dtype`), with attributes ``featx_dtype_reason``, ``name_or_path`` and ``config``.
-    Hub options (``revision``, ``cache_dir``, ``token``, ``local_files_only``, ``subfolder``,
-    ``force_download``) are passed on to the hub. A model type featx does not implement raises
-    `ConfigError`, unless ``fallback="transformers"`` asks to wrap ``transformers.AutoModel``.
+    A config.json value featx refuses (wrong type, out of range) raises `ModelConfigError` naming the
+    field, before anything is built; a layer count that the checkpoint does not match raises
+    `ModelLoadError`. Hub options (``revision``, ``cache_dir``, ``token``, ``local_files_only``,
+    ``subfolder``, ``force_download``) are passed on to the hub. A model type featx does not
+    implement raises `ConfigError`, unless ``fallback="transformers"`` asks to wrap
+    ``transformers.AutoModel``.
     ``device="auto"`` picks CUDA when available. ``weights=False`` reads only config.json and
     returns the architecture on the meta device (for describing a job without loading it).
     """
@@ -80,9 +77,14 @@ def load_model(
     torch_device = resolve_device(device)
     torch_dtype, reason = resolve_dtype(dtype, torch_device)
 
+    spec = None
     try:
-        cls = lookup("model", model_type)
+        spec = family_for(model_type)
+        cls = spec.encoder_class(model_type)
     except ConfigError:
+        cls = None
+    if cls is None:
+        spec = None
         if fallback == "transformers":
             model: nn.Module = TransformersEncoder.load(source, torch_dtype, options)
         else:
@@ -92,11 +94,7 @@ def load_model(
                 "pass fallback='transformers' (needs transformers installed)."
             ) from None
     else:
-        with torch.device("meta"):
-            model = cls.from_config(config)
-        if weights:
-            state = model.remap_state_dict(load_state_dict(name_or_path, options))
-            load_weights(model, state, source)
+        model = _build(cls, config, source, options, weights)
 
     model.eval()
     if weights:
@@ -104,10 +102,34 @@ def load_model(
     else:
         model.to(dtype=torch_dtype)
     model.featx_device = torch_device
+    model.featx_family = spec  # what the rest of featx asks about this model (None: fallback)
     model.featx_dtype_reason = reason
     model.name_or_path = source
     model.config = config
     return model
+
+
+def _build(cls: Any, config: dict[str, Any], source: str, options: HubOptions, weights: bool) -> nn.Module:
+    """A native encoder: its config checked, built on the meta device, then (``weights``) filled."""
+    try:  # each family checks its config (parse_config) before building anything
+        with torch.device("meta"):
+            model = cls.from_config(config)
+    except ModelConfigError as exc:
+        raise exc.at(_config_label(source, options)) from None
+    if weights:
+        state = model.remap_state_dict(load_state_dict(source, options))
+        load_weights(model, state, source)
+    return model
+
+
+def _config_label(source: str, options: HubOptions) -> str:
+    """Where config.json came from, for error messages: ``<folder or hub id>/config.json``."""
+    if source.lower().endswith(".json"):
+        return source
+    if source.lower().endswith(".safetensors"):
+        return os.path.join(os.path.dirname(source), "config.json")
+    parts = [source.rstrip("/"), options.subfolder, "config.json"]
+    return "/".join(p for p in parts if p)
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:

@@ -10,21 +10,43 @@ map onto the shared `EncoderLayer`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from ..errors import InputError
-from ..registry import register
-from .layers import Encoder, EncoderLayer, EncoderOutput, rename_keys
+from .configs import EncoderConfig, require, setting
+from .keys import remap_keys
+from .layers import Encoder, EncoderLayer, EncoderOutput
 from .loading import EncoderModel
 from .vit import VIT_RENAMES  # AST checkpoints spell their blocks exactly like ViT's
 
-__all__ = ["ASTModel"]
+__all__ = ["ASTConfig", "ASTModel"]
 
-_PREFIX = "audio_spectrogram_transformer."
-_KEPT = ("embeddings.", "encoder.", "layernorm.")
+
+@dataclass(frozen=True)
+class ASTConfig(EncoderConfig):
+    """An ``audio-spectrogram-transformer`` config.json (defaults: the reference's)."""
+
+    intermediate_size: int = setting(3072)
+    qkv_bias: bool = True
+    patch_size: int = setting(16)
+    frequency_stride: int = setting(10)
+    time_stride: int = setting(10)
+    max_length: int = setting(1024)
+    num_mel_bins: int = setting(128, max=4096)
+
+    def check(self) -> None:
+        super().check()
+        for name in ("num_mel_bins", "max_length"):
+            require(getattr(self, name) >= self.patch_size, name,
+                    f"({getattr(self, name)}) must be at least patch_size ({self.patch_size})")
+
+
+_PREFIX = [("audio_spectrogram_transformer.", "")]
+_KEPT = ("embeddings.", "encoder.", "layernorm.", "layers.")  # "layers.": transformers 5's spelling
 
 
 class _PatchEmbeddings(nn.Module):
@@ -54,7 +76,6 @@ class _Embeddings(nn.Module):
         return tokens + self.position_embeddings
 
 
-@register("model", "audio-spectrogram-transformer")
 class ASTModel(EncoderModel):
     """AST encoder. ``forward(input_values=[B, max_length, num_mel_bins])``; pooler = mean of the 2 class tokens."""
 
@@ -62,6 +83,7 @@ class ASTModel(EncoderModel):
     main_input_name: ClassVar[str] = "input_values"
     num_prefix_tokens = 2
     has_pooler = True
+    layer_stacks: ClassVar[dict[str, str]] = {"encoder.layers.": "num_hidden_layers"}
 
     def __init__(self, *, hidden_size: int = 768, num_hidden_layers: int = 12, num_attention_heads: int = 12,
                  intermediate_size: int = 3072, hidden_act: str = "gelu", layer_norm_eps: float = 1e-12,
@@ -83,19 +105,11 @@ class ASTModel(EncoderModel):
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> ASTModel:
         """Build from an audio-spectrogram-transformer ``config.json`` dict (weights uninitialised)."""
-        names = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_act",
-                 "layer_norm_eps", "qkv_bias", "patch_size", "frequency_stride", "time_stride", "max_length",
-                 "num_mel_bins")
-        return cls(**{name: config[name] for name in names if config.get(name) is not None})
+        return cls(**asdict(ASTConfig.from_dict(config)))
 
     def remap_state_dict(self, sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Strip ``audio_spectrogram_transformer.``, drop the classifier, rename either spelling of the blocks."""
-        out = {}
-        for key, value in sd.items():
-            key = key[len(_PREFIX):] if key.startswith(_PREFIX) else key
-            if key.startswith(_KEPT) or key.startswith("layers."):
-                out[key] = value
-        return rename_keys(out, VIT_RENAMES)
+        return remap_keys(sd, _PREFIX, keep=_KEPT, renames=VIT_RENAMES)
 
     def output_attention_mask(self, attention_mask: torch.Tensor) -> torch.Tensor:
         """Token mask [B, 2 + patches] from a frame mask [B, max_length]: a patch counts as real when

@@ -12,17 +12,63 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from ..errors import InputError
-from ..registry import register
+from .configs import MAX_HIDDEN, MAX_IMAGE, EncoderConfig, activation, parse_config, require, setting
+from .keys import remap_keys
 from .layers import MLP, Attention, Encoder, EncoderLayer, EncoderOutput, image_batch, interpolate_pos_grid
 from .loading import EncoderModel
 
-__all__ = ["VisionTowerOptions", "VisionTower", "CLIPVisionModel", "SiglipVisionModel"]
+__all__ = [
+    "VisionConfig",
+    "CLIPVisionConfig",
+    "SiglipVisionConfig",
+    "VisionTowerOptions",
+    "VisionTower",
+    "CLIPVisionModel",
+    "SiglipVisionModel",
+]
+
+
+@dataclass(frozen=True)
+class VisionConfig(EncoderConfig):
+    """The fields CLIP and SigLIP vision configs share; full checkpoints nest them in ``vision_config``."""
+
+    sections: ClassVar[tuple[str, ...]] = ("vision_config", "vision_config_dict")
+
+    intermediate_size: int = setting(3072)
+    hidden_act: str = activation("quick_gelu")
+    layer_norm_eps: float = setting(1e-5, min=0, max=1)
+    image_size: int = setting(224, max=MAX_IMAGE)
+    patch_size: int = setting(32, max=MAX_IMAGE)
+    num_channels: int = setting(3, max=4096)
+
+    def check(self) -> None:
+        super().check()
+        require(self.patch_size <= self.image_size, "patch_size",
+                f"({self.patch_size}) must not exceed image_size ({self.image_size})")
+
+
+@dataclass(frozen=True)
+class CLIPVisionConfig(VisionConfig):
+    """The vision part of a ``clip`` config.json or a ``clip_vision_model`` one."""
+
+    #: read from the top level first (full checkpoints keep it there); null: no projection
+    projection_dim: int | None = setting(512, max=MAX_HIDDEN, top_level=True)
+
+
+@dataclass(frozen=True)
+class SiglipVisionConfig(VisionConfig):
+    """The vision part of a ``siglip`` config.json or a ``siglip_vision_model`` one."""
+
+    hidden_act: str = activation("gelu_pytorch_tanh")
+    layer_norm_eps: float = setting(1e-6, min=0, max=1)
+    patch_size: int = setting(16, max=MAX_IMAGE)
+    vision_use_head: bool = True
 
 
 @dataclass(frozen=True)
@@ -112,6 +158,7 @@ class VisionTower(EncoderModel):
     main_input_name = "pixel_values"
     has_pooler = True
     optional_prefixes = ("visual_projection.",)
+    layer_stacks: ClassVar[dict[str, str]] = {"encoder.layers.": "num_hidden_layers"}
 
     def __init__(self, opts: VisionTowerOptions) -> None:
         super().__init__()
@@ -135,44 +182,29 @@ class VisionTower(EncoderModel):
         )
 
     @staticmethod
-    def vision_config(config: Mapping[str, Any]) -> Mapping[str, Any]:
-        """The vision part of a full (text + vision) config, or the config itself."""
-        nested = config.get("vision_config") or config.get("vision_config_dict")
-        return nested if isinstance(nested, Mapping) else config
-
-    @staticmethod
-    def read_options(
-        vision: Mapping[str, Any], *, act: str, eps: float, patch_size: int, **extra: Any
-    ) -> VisionTowerOptions:
-        """The options both towers read from a vision config; ``act``/``eps``/``patch_size`` are the
-        family's defaults when the config leaves them out, ``extra`` the family's own options."""
+    def read_options(cfg: VisionConfig, **extra: Any) -> VisionTowerOptions:
+        """The options both towers read from their (checked) config; ``extra``: the family's own."""
         return VisionTowerOptions(
-            hidden_size=int(vision.get("hidden_size", 768)),
-            num_layers=int(vision.get("num_hidden_layers", 12)),
-            num_heads=int(vision.get("num_attention_heads", 12)),
-            mlp_dim=int(vision.get("intermediate_size", 3072)),
-            act=str(vision.get("hidden_act", act)),
-            eps=float(vision.get("layer_norm_eps", eps)),
-            image_size=int(vision.get("image_size", 224)),
-            patch_size=int(vision.get("patch_size", patch_size)),
-            num_channels=int(vision.get("num_channels", 3)),
+            hidden_size=cfg.hidden_size,
+            num_layers=cfg.num_hidden_layers,
+            num_heads=cfg.num_attention_heads,
+            mlp_dim=cfg.intermediate_size,
+            act=cfg.hidden_act,
+            eps=cfg.layer_norm_eps,
+            image_size=cfg.image_size,
+            patch_size=cfg.patch_size,
+            num_channels=cfg.num_channels,
             **extra,
         )
 
     def remap_state_dict(self, state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        out: dict[str, Tensor] = {}
-        for key, value in state_dict.items():
-            if key.startswith("vision_model."):
-                key = key[len("vision_model.") :]
-            if not key.startswith(_OWN_PREFIXES) or key.endswith("position_ids"):
-                continue  # text tower, logit scale/bias, classifier...
-            if key.startswith("head.attention.in_proj_"):
-                # torch.nn.MultiheadAttention packs q, k, v into one matrix
-                kind = key.rsplit("_", 1)[-1]
-                for name, part in zip(("q_proj", "k_proj", "v_proj"), value.chunk(3, dim=0)):
+        # the text tower, logit scale/bias and classifiers start with none of the kept prefixes
+        out = remap_keys(state_dict, [("vision_model.", "")], keep=_OWN_PREFIXES, drop=(r"position_ids$",))
+        for kind in ("weight", "bias"):
+            packed = out.pop(f"head.attention.in_proj_{kind}", None)
+            if packed is not None:  # torch.nn.MultiheadAttention packs q, k, v into one matrix
+                for name, part in zip(("q_proj", "k_proj", "v_proj"), packed.chunk(3, dim=0)):
                     out[f"head.attention.{name}.{kind}"] = part
-                continue
-            out[key] = value
         return out
 
     def forward(
@@ -196,7 +228,6 @@ class VisionTower(EncoderModel):
         return EncoderOutput(last_hidden_state=x, pooler_output=pooled, hidden_states=states, image_embeds=embeds)
 
 
-@register("model", "clip", "clip_vision_model")
 class CLIPVisionModel(VisionTower):
     """CLIP's vision tower from a full ``clip`` checkpoint or a ``clip_vision_model`` one."""
 
@@ -204,15 +235,10 @@ class CLIPVisionModel(VisionTower):
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> CLIPVisionModel:
-        vision = cls.vision_config(config)
-        projection = config.get("projection_dim", vision.get("projection_dim", 512))
-        return cls(
-            cls.read_options(vision, act="quick_gelu", eps=1e-5, patch_size=32,
-                             projection_dim=int(projection) if projection else None)
-        )
+        cfg = parse_config(CLIPVisionConfig, config)
+        return cls(cls.read_options(cfg, projection_dim=cfg.projection_dim))
 
 
-@register("model", "siglip", "siglip_vision_model")
 class SiglipVisionModel(VisionTower):
     """SigLIP's vision tower from a full ``siglip`` checkpoint or a ``siglip_vision_model`` one."""
 
@@ -220,14 +246,14 @@ class SiglipVisionModel(VisionTower):
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> SiglipVisionModel:
-        vision = cls.vision_config(config)
+        cfg = parse_config(SiglipVisionConfig, config)
         return cls(
             cls.read_options(
-                vision, act="gelu_pytorch_tanh", eps=1e-6, patch_size=16,
+                cfg,
                 class_token=False,
                 patch_bias=True,
                 pre_norm=False,
                 post_norm="sequence",
-                attention_pool=bool(vision.get("vision_use_head", True)),
+                attention_pool=cfg.vision_use_head,
             )
         )

@@ -8,8 +8,7 @@ Parameter names follow the Hugging Face CLIP/Whisper convention (``self_attn.q_p
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -18,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError, InputError
+from .keys import rename_keys  # re-exported: it used to live here
 
 __all__ = [
     "EncoderOutput",
@@ -329,20 +329,6 @@ def interpolate_pos_grid(
     grid = pos.reshape(1, side, side, dim).permute(0, 3, 1, 2).float()
     grid = F.interpolate(grid, size=new_grid, mode="bicubic", align_corners=False, antialias=antialias)
     return grid.permute(0, 2, 3, 1).reshape(1, new_grid[0] * new_grid[1], dim).to(pos.dtype)
-
-
-def rename_keys(
-    state_dict: Mapping[str, Tensor],
-    rules: list[tuple[str, str]],
-) -> dict[str, Tensor]:
-    """Apply regex ``(pattern, replacement)`` rules in order to every key."""
-    compiled = [(re.compile(p), r) for p, r in rules]
-    out: dict[str, Tensor] = {}
-    for key, value in state_dict.items():
-        for pattern, repl in compiled:
-            key = pattern.sub(repl, key)
-        out[key] = value
-    return out
 
 
 def image_batch(pixel_values: Tensor, like: Tensor) -> Tensor:

@@ -19,6 +19,8 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError, ModelLoadError
 from ..hub import HubOptions, is_offline, offline_hint, resolve_file
+from .configs import ModelConfigError
+from .keys import layer_count_problem
 
 __all__ = [
     "EncoderModel",
@@ -32,8 +34,12 @@ __all__ = [
     "cpu_has_native_bf16",
     "cpu_flags",
     "CONVERT_HINT",
+    "MAX_CONFIG_BYTES",
 ]
 
+#: config.json files larger than this are refused (real ones are a few kB; the largest, with
+#: label maps of ImageNet-21k, well under 2 MiB)
+MAX_CONFIG_BYTES = 16 << 20
 SAFE_WEIGHTS_NAME = "model.safetensors"
 SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
 UNSAFE_WEIGHTS_NAMES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -57,7 +63,11 @@ def _hint(what: str, source: str) -> str:
 
 
 def read_config(name_or_path: str | os.PathLike[str], options: HubOptions | None = None) -> dict[str, Any]:
-    """The checkpoint's ``config.json`` as a dict (a path to a JSON file works too)."""
+    """The checkpoint's ``config.json`` as a dict (a path to a JSON file works too).
+
+    A file over `MAX_CONFIG_BYTES`, nested too deeply for the JSON parser, or not a JSON object raises
+    `ModelConfigError` (a `ConfigError` and a `ModelLoadError`).
+    """
     path = resolve_file(name_or_path, "config.json", options)
     assert path is not None
     if path.suffix.lower() != ".json":
@@ -66,12 +76,21 @@ def read_config(name_or_path: str | os.PathLike[str], options: HubOptions | None
         if not path.is_file():
             raise ModelLoadError(f"no config.json next to {name_or_path}")
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"cannot read the model config {path}: {exc}") from exc
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ModelConfigError(f"cannot read the model config {path}: {exc}") from exc
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ModelConfigError(f"{path}: config.json is larger than {MAX_CONFIG_BYTES >> 20} MiB; "
+                               "featx refuses it (model configs are a few kB)")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise ModelConfigError(f"{path}: config.json is nested too deeply") from None
+    except (UnicodeDecodeError, ValueError) as exc:  # ValueError: bad JSON, or an integer too long
+        raise ModelConfigError(f"cannot read the model config {path}: {exc}") from exc
     if not isinstance(data, dict):
-        raise ConfigError(f"the model config {path} is not a JSON object")
+        raise ModelConfigError(f"the model config {path} is not a JSON object")
     return data
 
 
@@ -269,6 +288,10 @@ class EncoderModel(nn.Module):
     #: reference would use random ones); featx then leaves it out and returns no pooler_output
     pooler_is_random: bool = False
     hidden_size: int = 0
+    #: stacks of numbered layers, as {state-dict prefix: the config.json key that counts them}
+    #: (``{"encoder.layers.": "num_hidden_layers"}``); `load_weights` checks that the checkpoint
+    #: holds exactly the layers the config declares
+    layer_stacks: ClassVar[Mapping[str, str]] = {}
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> EncoderModel:
@@ -304,14 +327,30 @@ def _list(keys: list[str], limit: int = 8) -> str:
     return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
 
 
+def _check_layer_stacks(
+    model: EncoderModel, own: Mapping[str, Tensor], state_dict: Mapping[str, Tensor], source: str
+) -> str:
+    """Raise when the checkpoint has layers beyond those config.json declares; describe missing layers."""
+    notes = []
+    for prefix, field in model.layer_stacks.items():
+        problem = layer_count_problem(own, state_dict, prefix, field)
+        if problem is not None and problem[1]:
+            raise ModelLoadError(f"{source}: {problem[0]}")
+        if problem is not None:
+            notes.append(problem[0])
+    return "; ".join(notes)
+
+
 def load_weights(model: EncoderModel, state_dict: Mapping[str, Tensor], source: str = "the checkpoint") -> None:
     """Put checkpoint tensors (already remapped) into ``model``, checking the encoder's keys strictly.
 
-    Missing encoder weights and shape mismatches raise `ModelLoadError`; a pooler absent from the
+    A checkpoint with more numbered layers than config.json declares (``model.layer_stacks``),
+    missing encoder weights and shape mismatches raise `ModelLoadError`; a pooler absent from the
     checkpoint is dropped (``model.pooler_is_random``); extra keys only warn. Tensors are assigned,
     not copied, so a model built on the meta device gets real storage here.
     """
     own = model.state_dict(keep_vars=True)
+    layer_notes = _check_layer_stacks(model, own, state_dict, source)
     missing = {k for k in own if k not in state_dict}
     for prefix in model.optional_prefixes:
         keys = {k for k in own if k.startswith(prefix)}
@@ -325,7 +364,8 @@ def load_weights(model: EncoderModel, state_dict: Mapping[str, Tensor], source: 
     if missing:
         raise ModelLoadError(
             f"{source} lacks {len(missing)} weights of the {type(model).__name__} encoder: {_list(missing)}. "
-            "Is config.json the one that belongs to these weights?"
+            + (f"{layer_notes}. " if layer_notes else "")
+            + "Is config.json the one that belongs to these weights?"
         )
     bad = [
         f"{k} {tuple(state_dict[k].shape)} vs {tuple(v.shape)}"

@@ -10,32 +10,79 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from ..errors import InputError
-from ..registry import register
-from .layers import (
-    Encoder,
-    EncoderLayer,
-    EncoderOutput,
-    get_activation,
-    image_batch,
-    interpolate_pos_grid,
-    rename_keys,
-)
+from .configs import MAX_HIDDEN, MAX_IMAGE, EncoderConfig, activation, parse_config, require, setting
+from .keys import remap_keys
+from .layers import Encoder, EncoderLayer, EncoderOutput, get_activation, image_batch, interpolate_pos_grid
 from .loading import EncoderModel
 
 __all__ = [
-    "VIT_RENAMES","ViTOptions", "ViTEncoder", "ViTModel", "DeiTModel", "Dinov2Model"]
+    "VIT_RENAMES",
+    "ViTConfig",
+    "Dinov2Config",
+    "Dinov2WithRegistersConfig",
+    "ViTOptions",
+    "ViTEncoder",
+    "ViTModel",
+    "DeiTModel",
+    "Dinov2Model",
+]
 
 
-def _pair(value: Any) -> tuple[int, int]:
-    if isinstance(value, (list, tuple)):
-        return int(value[0]), int(value[1])
-    return int(value), int(value)
+@dataclass(frozen=True)
+class _ImageConfig(EncoderConfig):
+    image_size: tuple[int, int] = setting((224, 224), max=MAX_IMAGE)
+    patch_size: tuple[int, int] = setting((16, 16), max=MAX_IMAGE)
+    num_channels: int = setting(3, max=4096)
+    qkv_bias: bool = True
+
+    def check(self) -> None:
+        super().check()
+        require(all(i >= p for i, p in zip(self.image_size, self.patch_size)), "patch_size",
+                f"{list(self.patch_size)} must not exceed image_size {list(self.image_size)}")
+
+
+@dataclass(frozen=True)
+class ViTConfig(_ImageConfig):
+    """config.json of ``vit`` and ``deit`` checkpoints."""
+
+    intermediate_size: int = setting(3072)
+    pooler_output_size: int | None = setting(None, max=MAX_HIDDEN)
+    pooler_act: str = activation("tanh")
+
+
+@dataclass(frozen=True)
+class Dinov2Config(_ImageConfig):
+    """config.json of ``dinov2`` checkpoints (the MLP width is ``mlp_ratio * hidden_size``)."""
+
+    layer_norm_eps: float = setting(1e-6, min=0, max=1)
+    patch_size: tuple[int, int] = setting((14, 14), max=MAX_IMAGE)
+    mlp_ratio: float = setting(4.0, min=0, max=64)
+    use_swiglu_ffn: bool = False
+    layerscale_value: float = setting(1.0, min=None, max=None)
+
+    def check(self) -> None:
+        super().check()
+        require(self.mlp_dim >= 1, "mlp_ratio", f"({self.mlp_ratio}) times hidden_size must be at least 1")
+
+    @property
+    def mlp_dim(self) -> int:
+        """The MLP width; SwiGLU takes two thirds of it, rounded up to a multiple of 8."""
+        mlp = int(self.hidden_size * self.mlp_ratio)
+        return (int(mlp * 2 / 3) + 7) // 8 * 8 if self.use_swiglu_ffn else mlp
+
+
+@dataclass(frozen=True)
+class Dinov2WithRegistersConfig(Dinov2Config):
+    """config.json of ``dinov2_with_registers`` checkpoints."""
+
+    patch_size: tuple[int, int] = setting((16, 16), max=MAX_IMAGE)
+    num_register_tokens: int = setting(4, min=0, max=4096)
 
 
 @dataclass(frozen=True)
@@ -145,7 +192,7 @@ VIT_RENAMES: list[tuple[str, str]] = [
     (r"\.mlp\.down_proj\.", ".mlp.weights_out."),
 ]
 _OWN_PREFIXES = ("embeddings.", "encoder.", "layernorm.", "pooler.")
-_DROPPED = ("embeddings.mask_token",)
+_DROPPED = (r"^embeddings\.mask_token$", r"position_ids$")
 
 
 class ViTEncoder(EncoderModel):
@@ -155,6 +202,7 @@ class ViTEncoder(EncoderModel):
     main_input_name = "pixel_values"
     has_pooler = True
     pooler_prefixes = ("pooler.",)
+    layer_stacks: ClassVar[dict[str, str]] = {"encoder.layers.": "num_hidden_layers"}
     #: prefixes the task heads of the reference put in front of the encoder's weights
     checkpoint_prefixes: tuple[str, ...] = ("vit.",)
 
@@ -184,20 +232,21 @@ class ViTEncoder(EncoderModel):
 
     @classmethod
     def options_from(cls, config: Mapping[str, Any]) -> ViTOptions:
-        hidden = int(config.get("hidden_size", 768))
+        """The architecture a ``vit``/``deit`` config.json describes (checked by `parse_config`)."""
+        cfg = parse_config(ViTConfig, config)
         return ViTOptions(
-            hidden_size=hidden,
-            num_layers=int(config.get("num_hidden_layers", 12)),
-            num_heads=int(config.get("num_attention_heads", 12)),
-            mlp_dim=int(config.get("intermediate_size", 3072)),
-            act=str(config.get("hidden_act", "gelu")),
-            eps=float(config.get("layer_norm_eps", 1e-12)),
-            qkv_bias=bool(config.get("qkv_bias", True)),
-            image_size=_pair(config.get("image_size", 224)),
-            patch_size=_pair(config.get("patch_size", 16)),
-            num_channels=int(config.get("num_channels", 3)),
-            pooler_dim=int(config.get("pooler_output_size") or hidden),
-            pooler_act=str(config.get("pooler_act", "tanh")),
+            hidden_size=cfg.hidden_size,
+            num_layers=cfg.num_hidden_layers,
+            num_heads=cfg.num_attention_heads,
+            mlp_dim=cfg.intermediate_size,
+            act=cfg.hidden_act,
+            eps=cfg.layer_norm_eps,
+            qkv_bias=cfg.qkv_bias,
+            image_size=cfg.image_size,
+            patch_size=cfg.patch_size,
+            num_channels=cfg.num_channels,
+            pooler_dim=cfg.pooler_output_size or cfg.hidden_size,
+            pooler_act=cfg.pooler_act,
         )
 
     @classmethod
@@ -205,17 +254,13 @@ class ViTEncoder(EncoderModel):
         return cls(cls.options_from(config))
 
     def remap_state_dict(self, state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        stripped: dict[str, Tensor] = {}
-        for key, value in state_dict.items():
-            for prefix in self.checkpoint_prefixes:
-                if key.startswith(prefix):
-                    key = key[len(prefix) :]
-                    break
-            if key.startswith(_OWN_PREFIXES) and key not in _DROPPED and not key.endswith("position_ids"):
-                stripped[key] = value
-            elif key.startswith("layers."):  # transformers 5 layout without the encoder prefix
-                stripped[key] = value
-        out = rename_keys(stripped, VIT_RENAMES)
+        out = remap_keys(
+            state_dict,
+            [(prefix, "") for prefix in self.checkpoint_prefixes],
+            keep=_OWN_PREFIXES + ("layers.",),  # "layers.": transformers 5 without the encoder prefix
+            drop=_DROPPED,
+            renames=VIT_RENAMES,
+        )
         _fuse_swiglu(out)
         return out
 
@@ -244,14 +289,12 @@ def _fuse_swiglu(state: dict[str, Tensor]) -> None:
             state[key.replace(".gate_proj.", ".weights_in.")] = torch.cat([state.pop(key), state.pop(up)], dim=0)
 
 
-@register("model", "vit")
 class ViTModel(ViTEncoder):
     """ViT (``google/vit-*``): class token, dense+tanh pooler."""
 
     num_prefix_tokens = 1
 
 
-@register("model", "deit")
 class DeiTModel(ViTEncoder):
     """DeiT: ViT plus a distillation token after the class token (both have positions)."""
 
@@ -263,7 +306,6 @@ class DeiTModel(ViTEncoder):
         return replace(super().options_from(config), distillation_token=True)
 
 
-@register("model", "dinov2", "dinov2_with_registers")
 class Dinov2Model(ViTEncoder):
     """DINOv2: LayerScale, optional SwiGLU and register tokens, positions always interpolated.
 
@@ -276,27 +318,23 @@ class Dinov2Model(ViTEncoder):
     @classmethod
     def options_from(cls, config: Mapping[str, Any]) -> ViTOptions:
         registers = config.get("model_type") == "dinov2_with_registers"
-        hidden = int(config.get("hidden_size", 768))
-        mlp = int(hidden * float(config.get("mlp_ratio", 4)))
-        swiglu = bool(config.get("use_swiglu_ffn", False))
-        if swiglu:  # two thirds of the MLP width, rounded up to a multiple of 8
-            mlp = (int(mlp * 2 / 3) + 7) // 8 * 8
+        cfg = parse_config(Dinov2WithRegistersConfig if registers else Dinov2Config, config)
         return ViTOptions(
-            hidden_size=hidden,
-            num_layers=int(config.get("num_hidden_layers", 12)),
-            num_heads=int(config.get("num_attention_heads", 12)),
-            mlp_dim=mlp,
-            act=str(config.get("hidden_act", "gelu")),
-            eps=float(config.get("layer_norm_eps", 1e-6)),
-            qkv_bias=bool(config.get("qkv_bias", True)),
-            image_size=_pair(config.get("image_size", 224)),
-            patch_size=_pair(config.get("patch_size", 16 if registers else 14)),
-            num_channels=int(config.get("num_channels", 3)),
-            num_register_tokens=int(config.get("num_register_tokens", 4)) if registers else 0,
-            layer_scale=float(config.get("layerscale_value", 1.0)),
-            swiglu=swiglu,
+            hidden_size=cfg.hidden_size,
+            num_layers=cfg.num_hidden_layers,
+            num_heads=cfg.num_attention_heads,
+            mlp_dim=cfg.mlp_dim,
+            act=cfg.hidden_act,
+            eps=cfg.layer_norm_eps,
+            qkv_bias=cfg.qkv_bias,
+            image_size=cfg.image_size,
+            patch_size=cfg.patch_size,
+            num_channels=cfg.num_channels,
+            num_register_tokens=cfg.num_register_tokens if isinstance(cfg, Dinov2WithRegistersConfig) else 0,
+            layer_scale=cfg.layerscale_value,
+            swiglu=cfg.use_swiglu_ffn,
             always_interpolate=True,
             antialias=registers,
             pooler="cls",
-            pooler_dim=hidden,
+            pooler_dim=cfg.hidden_size,
         )

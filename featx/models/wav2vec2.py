@@ -10,25 +10,28 @@ conv weight once, at load time, instead of being recomputed by torch's weight-no
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError, InputError
-from ..registry import register
-from .layers import EncoderLayer, EncoderOutput, get_activation, padding_mask_to_attention_bias, rename_keys
+from ..errors import InputError
+from .configs import MAX_HIDDEN, MAX_LAYERS, EncoderConfig, activation, parse_config, require, setting
+from .keys import remap_keys
+from .layers import EncoderLayer, EncoderOutput, get_activation, padding_mask_to_attention_bias
 from .loading import EncoderModel
 
 __all__ = [
+    "Wav2Vec2Config",
     "Wav2Vec2Model",
     "conv_output_lengths",
     "feature_attention_mask",
     "fuse_weight_norm",
 ]
 
-_PREFIXES = ("wav2vec2.", "hubert.")
+_PREFIXES = [("wav2vec2.", ""), ("hubert.", "")]
 _KEPT = ("feature_extractor.", "feature_projection.", "encoder.", "adapter.")
 # Checkpoint block names -> the shared EncoderLayer's.
 _RULES = [
@@ -38,6 +41,46 @@ _RULES = [
     (r"^(encoder\.layers\.\d+)\.feed_forward\.intermediate_dense\.", r"\1.mlp.fc1."),
     (r"^(encoder\.layers\.\d+)\.feed_forward\.output_dense\.", r"\1.mlp.fc2."),
 ]
+
+
+@dataclass(frozen=True)
+class Wav2Vec2Config(EncoderConfig):
+    """A ``wav2vec2`` or ``hubert`` config.json (defaults: the reference's, i.e. wav2vec2-base)."""
+
+    model_type: str = "wav2vec2"
+    intermediate_size: int = setting(3072)
+    layer_norm_eps: float = setting(1e-5, min=0, max=1)
+    feat_extract_norm: str = setting("group", choices=("group", "layer"))
+    feat_extract_activation: str = activation("gelu")
+    conv_dim: tuple[int, ...] = setting((512,) * 7, max=MAX_HIDDEN)
+    conv_stride: tuple[int, ...] = setting((5, 2, 2, 2, 2, 2, 2), max=MAX_HIDDEN)
+    conv_kernel: tuple[int, ...] = setting((10, 3, 3, 3, 3, 2, 2), max=MAX_HIDDEN)
+    conv_bias: bool = False
+    num_conv_pos_embeddings: int = setting(128, max=MAX_HIDDEN)
+    num_conv_pos_embedding_groups: int = setting(16, max=MAX_HIDDEN)
+    do_stable_layer_norm: bool = False
+    feat_proj_layer_norm: bool = True  # HuBERT only
+    conv_pos_batch_norm: bool = False  # HuBERT only
+    add_adapter: bool = False  # Wav2Vec2 only
+    adapter_kernel_size: int = setting(3, max=MAX_HIDDEN)
+    adapter_stride: int = setting(2, max=MAX_HIDDEN)
+    num_adapter_layers: int = setting(3, min=0, max=MAX_LAYERS)
+    output_hidden_size: int | None = setting(None, max=MAX_HIDDEN)
+    adapter_attn_dim: int | None = setting(None, max=MAX_HIDDEN)
+
+    def check(self) -> None:
+        super().check()
+        lengths = (len(self.conv_dim), len(self.conv_kernel), len(self.conv_stride))
+        require(len(set(lengths)) == 1, "conv_dim",
+                "(%d entries), conv_kernel (%d) and conv_stride (%d) must have the same length" % lengths)
+        require(self.hidden_size % self.num_conv_pos_embedding_groups == 0, "num_conv_pos_embedding_groups",
+                f"({self.num_conv_pos_embedding_groups}) must divide hidden_size ({self.hidden_size})")
+
+    def for_family(self) -> Wav2Vec2Config:
+        """Like the reference, some options exist for one family only, whatever config.json says."""
+        if self.model_type == "hubert":
+            return replace(self, add_adapter=False)
+        return replace(self, feat_proj_layer_norm=True, conv_pos_batch_norm=False)
 
 
 def conv_output_lengths(lengths: torch.Tensor, kernels: Sequence[int], strides: Sequence[int]) -> torch.Tensor:
@@ -91,16 +134,14 @@ class _ConvLayer(nn.Module):
 
 
 class _FeatureEncoder(nn.Module):
-    def __init__(self, cfg: Mapping[str, Any]):
+    def __init__(self, cfg: Wav2Vec2Config):
         super().__init__()
-        norm = cfg["feat_extract_norm"]
-        if norm not in ("group", "layer"):
-            raise ConfigError(f"feat_extract_norm must be 'group' or 'layer', got {norm!r}")
-        dims = [1, *cfg["conv_dim"]]
+        norm = cfg.feat_extract_norm
+        dims = [1, *cfg.conv_dim]
         self.conv_layers = nn.ModuleList(
-            _ConvLayer(dims[i], dims[i + 1], k, s, cfg["conv_bias"],
-                       norm if norm == "layer" or i == 0 else None, cfg["feat_extract_activation"])
-            for i, (k, s) in enumerate(zip(cfg["conv_kernel"], cfg["conv_stride"]))
+            _ConvLayer(dims[i], dims[i + 1], k, s, cfg.conv_bias,
+                       norm if norm == "layer" or i == 0 else None, cfg.feat_extract_activation)
+            for i, (k, s) in enumerate(zip(cfg.conv_kernel, cfg.conv_stride))
         )
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
@@ -156,11 +197,11 @@ class _AttnAdapter(nn.Module):
 class _EncoderLayer(EncoderLayer):
     """The shared block (post-norm, or pre-norm when ``do_stable_layer_norm``) plus MMS's optional adapter."""
 
-    def __init__(self, cfg: Mapping[str, Any], stable: bool):
-        hidden = cfg["hidden_size"]
-        super().__init__(hidden, cfg["num_attention_heads"], cfg["intermediate_size"], act=cfg["hidden_act"],
-                         eps=cfg["layer_norm_eps"], norm_first=stable)
-        adapter_dim = cfg.get("adapter_attn_dim")
+    def __init__(self, cfg: Wav2Vec2Config, stable: bool):
+        hidden = cfg.hidden_size
+        super().__init__(hidden, cfg.num_attention_heads, cfg.intermediate_size, act=cfg.hidden_act,
+                         eps=cfg.layer_norm_eps, norm_first=stable)
+        adapter_dim = cfg.adapter_attn_dim
         self.adapter_layer = _AttnAdapter(hidden, adapter_dim) if stable and adapter_dim else None
 
     def forward(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -169,15 +210,14 @@ class _EncoderLayer(EncoderLayer):
 
 
 class _Encoder(nn.Module):
-    def __init__(self, cfg: Mapping[str, Any]):
+    def __init__(self, cfg: Wav2Vec2Config):
         super().__init__()
-        hidden = cfg["hidden_size"]
-        self.stable = bool(cfg["do_stable_layer_norm"])
-        self.pos_conv_embed = _PositionalConv(hidden, cfg["num_conv_pos_embeddings"],
-                                              cfg["num_conv_pos_embedding_groups"], cfg["feat_extract_activation"],
-                                              bool(cfg.get("conv_pos_batch_norm", False)))
-        self.layer_norm = nn.LayerNorm(hidden, eps=cfg["layer_norm_eps"])
-        self.layers = nn.ModuleList(_EncoderLayer(cfg, self.stable) for _ in range(cfg["num_hidden_layers"]))
+        hidden = cfg.hidden_size
+        self.stable = cfg.do_stable_layer_norm
+        self.pos_conv_embed = _PositionalConv(hidden, cfg.num_conv_pos_embeddings, cfg.num_conv_pos_embedding_groups,
+                                              cfg.feat_extract_activation, cfg.conv_pos_batch_norm)
+        self.layer_norm = nn.LayerNorm(hidden, eps=cfg.layer_norm_eps)
+        self.layers = nn.ModuleList(_EncoderLayer(cfg, self.stable) for _ in range(cfg.num_hidden_layers))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         attn_mask = None
@@ -205,14 +245,13 @@ class _AdapterLayer(nn.Module):
 class _Adapter(nn.Module):
     """The optional strided conv/GLU stack after the encoder (``add_adapter``, speech-to-text checkpoints)."""
 
-    def __init__(self, cfg: Mapping[str, Any]):
+    def __init__(self, cfg: Wav2Vec2Config):
         super().__init__()
-        hidden, out = cfg["hidden_size"], cfg["output_hidden_size"] or cfg["hidden_size"]
+        hidden, out = cfg.hidden_size, cfg.output_hidden_size or cfg.hidden_size
         self.proj = nn.Linear(hidden, out) if out != hidden else None
         self.proj_layer_norm = nn.LayerNorm(out) if out != hidden else None
         self.layers = nn.ModuleList(
-            _AdapterLayer(out, cfg["adapter_kernel_size"], cfg["adapter_stride"])
-            for _ in range(cfg["num_adapter_layers"])
+            _AdapterLayer(out, cfg.adapter_kernel_size, cfg.adapter_stride) for _ in range(cfg.num_adapter_layers)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -224,18 +263,6 @@ class _Adapter(nn.Module):
         return x.transpose(1, 2)
 
 
-_DEFAULTS: dict[str, Any] = {
-    "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072,
-    "hidden_act": "gelu", "layer_norm_eps": 1e-5, "feat_extract_norm": "group", "feat_extract_activation": "gelu",
-    "conv_dim": [512] * 7, "conv_stride": [5, 2, 2, 2, 2, 2, 2], "conv_kernel": [10, 3, 3, 3, 3, 2, 2],
-    "conv_bias": False, "num_conv_pos_embeddings": 128, "num_conv_pos_embedding_groups": 16,
-    "do_stable_layer_norm": False, "feat_proj_layer_norm": True, "conv_pos_batch_norm": False,
-    "add_adapter": False, "adapter_kernel_size": 3, "adapter_stride": 2, "num_adapter_layers": 3,
-    "output_hidden_size": None, "adapter_attn_dim": None,
-}
-
-
-@register("model", "wav2vec2", "hubert")
 class Wav2Vec2Model(EncoderModel):
     """Wav2Vec2 / HuBERT encoder. ``forward(input_values=[B, samples], attention_mask=[B, samples])``."""
 
@@ -243,34 +270,31 @@ class Wav2Vec2Model(EncoderModel):
     main_input_name: ClassVar[str] = "input_values"
     num_prefix_tokens = 0
     has_pooler = False
+    layer_stacks: ClassVar[dict[str, str]] = {
+        "encoder.layers.": "num_hidden_layers",
+        "adapter.layers.": "num_adapter_layers",
+        "feature_extractor.conv_layers.": "conv_dim",
+    }
 
-    def __init__(self, config: Mapping[str, Any]):
+    def __init__(self, config: Mapping[str, Any] | Wav2Vec2Config):
+        cfg = config if isinstance(config, Wav2Vec2Config) else parse_config(Wav2Vec2Config, config)
+        cfg = cfg.for_family()
         super().__init__()
-        cfg = dict(_DEFAULTS)
-        cfg.update({k: v for k, v in config.items() if v is not None})
-        # Like the reference, some options exist for one family only, whatever config.json says.
-        if cfg.get("model_type", "wav2vec2") == "hubert":
-            cfg["add_adapter"] = False
-        else:
-            cfg["feat_proj_layer_norm"], cfg["conv_pos_batch_norm"] = True, False
-        if not (len(cfg["conv_dim"]) == len(cfg["conv_kernel"]) == len(cfg["conv_stride"])):
-            raise ConfigError("conv_dim, conv_kernel and conv_stride must have the same length")
-        self.conv_kernel: list[int] = [int(k) for k in cfg["conv_kernel"]]
-        self.conv_stride: list[int] = [int(s) for s in cfg["conv_stride"]]
-        self.adapter_stride = int(cfg["adapter_stride"])
-        self.hidden_size = int(cfg["output_hidden_size"] if cfg["add_adapter"] and cfg["output_hidden_size"]
-                               else cfg["hidden_size"])
+        self.conv_kernel: list[int] = list(cfg.conv_kernel)
+        self.conv_stride: list[int] = list(cfg.conv_stride)
+        self.adapter_stride = cfg.adapter_stride
+        self.hidden_size = cfg.output_hidden_size if cfg.add_adapter and cfg.output_hidden_size else cfg.hidden_size
         self.feature_extractor = _FeatureEncoder(cfg)
-        self.feature_projection = _FeatureProjection(cfg["conv_dim"][-1], cfg["hidden_size"], cfg["layer_norm_eps"],
-                                                     bool(cfg["feat_proj_layer_norm"]))
+        self.feature_projection = _FeatureProjection(cfg.conv_dim[-1], cfg.hidden_size, cfg.layer_norm_eps,
+                                                     cfg.feat_proj_layer_norm)
         self.encoder = _Encoder(cfg)
-        self.adapter = _Adapter(cfg) if cfg["add_adapter"] else None
+        self.adapter = _Adapter(cfg) if cfg.add_adapter else None
         self.receptive_field = self._receptive_field()
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Wav2Vec2Model:
         """Build from a ``config.json`` dict of a wav2vec2 or hubert checkpoint (weights uninitialised)."""
-        return cls(config)
+        return cls(parse_config(Wav2Vec2Config, config))
 
     def _receptive_field(self) -> int:
         field = 1
@@ -298,20 +322,14 @@ class Wav2Vec2Model(EncoderModel):
 
     def remap_state_dict(self, sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Strip ``wav2vec2.``/``hubert.``, drop heads, fold the positional conv's weight norm."""
-        out: dict[str, torch.Tensor] = {}
-        for key, value in sd.items():
-            for prefix in _PREFIXES:
-                if key.startswith(prefix):
-                    key = key[len(prefix):]
-                    break
-            if key.startswith(_KEPT):  # heads, quantizer and masked_spec_embed are not part of the encoder
-                out[key] = value
+        # heads, the quantizer and masked_spec_embed are not part of the encoder
+        out = remap_keys(sd, _PREFIXES, keep=_KEPT, renames=_RULES)
         base = "encoder.pos_conv_embed.conv."
         for g_name, v_name in (("weight_g", "weight_v"),
                                ("parametrizations.weight.original0", "parametrizations.weight.original1")):
             if base + g_name in out and base + v_name in out:
                 out[base + "weight"] = fuse_weight_norm(out.pop(base + g_name), out.pop(base + v_name))
-        return rename_keys(out, _RULES)
+        return out
 
     def forward(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None) -> EncoderOutput:
         """Encode ``[B, samples]`` waveforms; the returned mask marks the frames that cover real samples."""

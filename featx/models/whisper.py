@@ -10,6 +10,7 @@ audio, which is what the returned ``attention_mask`` marks. Parameter names are 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -17,13 +18,32 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
-from ..registry import register
-from .layers import EncoderLayer, EncoderOutput, rename_keys
+from .configs import MAX_HIDDEN, MAX_LAYERS, ModelConfig, activation, require, setting
+from .keys import remap_keys
+from .layers import EncoderLayer, EncoderOutput
 from .loading import EncoderModel
 
-__all__ = ["WhisperEncoder"]
+__all__ = ["WhisperConfig", "WhisperEncoder"]
 
-_PREFIXES = ("model.encoder.", "encoder.")
+
+@dataclass(frozen=True)
+class WhisperConfig(ModelConfig):
+    """The encoder's part of a ``whisper`` config.json (defaults: whisper-tiny's encoder)."""
+
+    d_model: int = setting(384, max=MAX_HIDDEN)
+    num_mel_bins: int = setting(80, max=4096)
+    encoder_layers: int = setting(4, max=MAX_LAYERS)
+    encoder_attention_heads: int = setting(6, max=MAX_HIDDEN)
+    encoder_ffn_dim: int = setting(1536)
+    max_source_positions: int = setting(1500)
+    activation_function: str = activation("gelu")
+
+    def check(self) -> None:
+        require(self.d_model % self.encoder_attention_heads == 0, "d_model",
+                f"({self.d_model}) must be divisible by encoder_attention_heads ({self.encoder_attention_heads})")
+
+
+_PREFIXES = [("model.encoder.", ""), ("encoder.", "")]
 # Checkpoint block names -> the shared EncoderLayer's.
 _RULES = [
     (r"^layers\.(\d+)\.self_attn_layer_norm\.", r"layers.\1.layer_norm1."),
@@ -32,7 +52,6 @@ _RULES = [
 ]
 
 
-@register("model", "whisper")
 class WhisperEncoder(EncoderModel):
     """Whisper's audio encoder. ``forward(input_features=[B, n_mels, 3000])`` -> 1500 vectors per input."""
 
@@ -40,6 +59,7 @@ class WhisperEncoder(EncoderModel):
     main_input_name: ClassVar[str] = "input_features"
     num_prefix_tokens = 0
     has_pooler = False
+    layer_stacks: ClassVar[dict[str, str]] = {"layers.": "encoder_layers"}
 
     def __init__(self, *, d_model: int = 384, num_mel_bins: int = 80, encoder_layers: int = 4,
                  encoder_attention_heads: int = 6, encoder_ffn_dim: int = 1536, max_source_positions: int = 1500,
@@ -66,19 +86,11 @@ class WhisperEncoder(EncoderModel):
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> WhisperEncoder:
         """Build from a whisper ``config.json`` dict (weights uninitialised)."""
-        names = ("d_model", "num_mel_bins", "encoder_layers", "encoder_attention_heads", "encoder_ffn_dim",
-                 "max_source_positions", "activation_function")
-        return cls(**{name: config[name] for name in names if config.get(name) is not None})
+        return cls(**asdict(WhisperConfig.from_dict(config)))
 
     def remap_state_dict(self, sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Keep ``model.encoder.*`` / ``encoder.*`` (prefix removed); drop the decoder and heads."""
-        out: dict[str, torch.Tensor] = {}
-        for key, value in sd.items():
-            for prefix in _PREFIXES:
-                if key.startswith(prefix):
-                    out[key[len(prefix):]] = value
-                    break
-        return rename_keys(out, _RULES)
+        return remap_keys(sd, _PREFIXES, only_prefixed=True, renames=_RULES)
 
     def output_attention_mask(self, attention_mask: torch.Tensor) -> torch.Tensor:
         """The frame mask at the encoder's rate: conv2 (stride 2, padding 1) keeps every second frame."""

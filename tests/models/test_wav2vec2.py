@@ -7,7 +7,7 @@ import torch
 
 from featx.errors import ConfigError, InputError
 from featx.models.wav2vec2 import Wav2Vec2Model, conv_output_lengths, feature_attention_mask, fuse_weight_norm
-from featx.registry import lookup
+from featx.families import family_for
 
 TINY = {
     "model_type": "wav2vec2", "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
@@ -22,8 +22,8 @@ def _tiny(**overrides: object) -> Wav2Vec2Model:
 
 
 def test_registered_for_wav2vec2_and_hubert() -> None:
-    assert lookup("model", "wav2vec2") is Wav2Vec2Model
-    assert lookup("model", "hubert") is Wav2Vec2Model
+    assert family_for("wav2vec2").encoder_class("wav2vec2") is Wav2Vec2Model
+    assert family_for("hubert").encoder_class("hubert") is Wav2Vec2Model
 
 
 @pytest.mark.filterwarnings("ignore:.*weight_norm.*deprecated:FutureWarning")

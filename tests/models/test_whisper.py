@@ -7,7 +7,7 @@ import torch
 
 from featx.errors import InputError
 from featx.models.whisper import WhisperEncoder
-from featx.registry import lookup
+from featx.families import family_for
 
 TINY = {"model_type": "whisper", "d_model": 16, "encoder_layers": 1, "encoder_attention_heads": 2,
         "encoder_ffn_dim": 32, "num_mel_bins": 8, "max_source_positions": 10}
@@ -19,7 +19,7 @@ def _tiny() -> WhisperEncoder:
 
 
 def test_registered_as_whisper() -> None:
-    assert lookup("model", "whisper") is WhisperEncoder
+    assert family_for("whisper").encoder_class("whisper") is WhisperEncoder
 
 
 def test_config_defaults_are_whisper_tiny_shaped() -> None:
