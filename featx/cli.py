@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from typing import Any
 from .cli_args import ENGINES, build_parser, check_inputs_for, check_job_args, engine_module, hub_kwargs
 from .errors import ConfigError, FeatxError, InputError
 
-__all__ = ["main", "build_parser", "model_info", "EXIT_OK", "EXIT_ERROR", "EXIT_USAGE", "EXIT_FAILED_INPUTS",
+__all__ = ["main", "entry", "build_parser", "model_info", "EXIT_OK", "EXIT_ERROR", "EXIT_USAGE", "EXIT_FAILED_INPUTS",
            "EXIT_INTERRUPTED", "ENGINES"]
 
 EXIT_OK = 0
@@ -260,3 +261,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.formatwarning = previous
         if old_sigterm is not None:
             signal.signal(signal.SIGTERM, old_sigterm)
+
+
+def entry() -> None:
+    """The ``featx`` program: `main`, then exit with its status.
+
+    After an interrupt the rows are written and the files closed, so the process ends at once:
+    the interpreter's teardown would wait on (or abort in) worker threads still stuck in a read,
+    and costs about a second of torch shutdown for nothing.
+    """
+    code = main()
+    if code == EXIT_INTERRUPTED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    raise SystemExit(code)

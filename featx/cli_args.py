@@ -206,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
 def check_job_args(args: argparse.Namespace) -> None:
     """Checks of ``embed``/``features`` arguments that need no model: inputs exist, ``--output``
     can take the job, the options go together. Raises `InputError`/`ConfigError`."""
-    from .engine.sources import check_specs
+    from .engine.inputs import check_specs
     from .engine.state import check_output
 
     check_specs(args.inputs)
@@ -221,7 +221,7 @@ def check_job_args(args: argparse.Namespace) -> None:
 
 def check_inputs_for(args: argparse.Namespace, modality: str) -> frozenset[str] | None:
     """The extensions kept for ``modality``; `InputError` when the inputs hold none of them."""
-    from .engine.sources import check_has_inputs, extensions_for
+    from .engine.inputs import check_has_inputs, extensions_for
 
     exts = extensions_for(modality, args.extensions.split(",") if args.extensions else None)
     check_has_inputs(args.inputs, column=args.column, extensions=exts, modality=modality)

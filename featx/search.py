@@ -219,16 +219,21 @@ def index_state(out: str | os.PathLike[str]) -> str:
 
 def index_search(out: str | os.PathLike[str], queries: np.ndarray, k: int = 10) -> list[list[Hit]]:
     """Approximate top-``k`` with the stored index (`ConfigError` when missing or stale); a query
-    for which the index finds fewer than ``k`` rows while the folder has them is searched exactly."""
+    for which the index finds fewer than ``k`` rows while the folder has them is searched exactly,
+    and so is every query when ``k`` is half the rows or more."""
     state = index_state(out)
     if state != "fresh":
         raise ConfigError(f"{out}: the index is {state}; run `featx index {out}`")
     usearch = require_usearch()
     meta = _index_meta(out)
     assert meta is not None
+    q = np.atleast_2d(np.asarray(queries, dtype=np.float32))
+    if 2 * k >= int(meta["size"]):
+        # most of the rows are asked for: a graph walk gains nothing over reading them all, and
+        # it may swap rows at the tail; the exact answer costs the same
+        return exact_search(out, q, k)
     index = usearch.Index.restore(str(Path(out) / INDEX_FILE))
     index.expansion_search = max(int(meta.get("expansion_search", 64)), 2 * k)  # not kept by save()
-    q = np.atleast_2d(np.asarray(queries, dtype=np.float32))
     matches = index.search(q, k)
     keys = np.atleast_2d(matches.keys)
     dist = np.atleast_2d(matches.distances)

@@ -40,7 +40,7 @@ def corpus():
 
 
 def test_seed_files_cover_the_containers_and_decode(corpus):
-    from featx.engine.sources import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
+    from featx.engine.inputs import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
 
     for kind, extensions in (("image", IMAGE_EXTENSIONS), ("audio", AUDIO_EXTENSIONS)):
         suffixes = {"." + name.rsplit(".", 1)[-1] for name in corpus[kind]}

@@ -16,7 +16,7 @@ from typing import IO, Any, NamedTuple
 import numpy as np
 
 from ..errors import DependencyError, InputError
-from ..sources import open_source
+from ..streams import open_source
 from .decode import Sink, decode_pyav, decode_soundfile
 
 __all__ = ["Audio", "load_audio", "resample", "DEFAULT_MAX_DURATION_S", "DEFAULT_MAX_BYTES"]
@@ -57,7 +57,7 @@ def load_audio(
     decoding when the header states the length exactly, else as soon as decoding passes it (``None``
     disables the cap); ``timeout``/``max_bytes`` bound URL downloads. ``allow_private_urls=False``
     refuses URLs (and redirects) to loopback, private, link-local, multicast and reserved
-    addresses (see `featx.sources`); by default any URL is fetched.
+    addresses (see `featx.streams`); by default any URL is fetched.
 
     Raises `featx.InputError` naming the source for missing, empty, header-only or non-audio
     files, for NaN/infinite samples (also when mixing or resampling overflows) and for audio too

@@ -7,5 +7,5 @@ state modules and only replaces the scheduling loop.
 
 from __future__ import annotations
 
-__all__ = ["budget", "codec", "interrupts", "jobs", "local", "lock", "pools", "progress", "ray_data", "ray_engine",
-           "sources", "state", "stream", "workers", "writer"]
+__all__ = ["bookkeeping", "budget", "codec", "interrupts", "jobs", "local", "lock", "pools", "progress", "ray_data", "ray_engine",
+           "inputs", "state", "stream", "workers", "writer"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -20,7 +20,22 @@ from ..errors import ConfigError, FeatxError, InputError, error_text
 from ..hub import recorded_source
 from .workers import Prepared
 
-__all__ = ["EmbedJob", "FeaturesJob", "error_text", "embedder_from_manifest"]
+__all__ = ["Job", "EmbedJob", "FeaturesJob", "error_text", "embedder_from_manifest"]
+
+
+class Job(Protocol):
+    """What every engine needs of a job (see the module docstring)."""
+
+    kind: str
+    preparer: Any
+
+    def manifest(self) -> dict[str, Any]: ...
+
+    def schema(self) -> Any: ...
+
+    def npy_columns(self) -> dict[str, np.dtype]: ...
+
+    def rows(self, batch: list[Prepared]) -> list[list[dict[str, Any]]]: ...
 
 
 def _version() -> str:

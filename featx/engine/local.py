@@ -11,18 +11,18 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TextIO
 
 from ..errors import InputError
+from .bookkeeping import finish, open_output, record, shard_writer
 from .budget import DEFAULT_PIXELS_IN_FLIGHT, PixelBudget
+from .inputs import count_inputs, describe_specs, iter_inputs
 from .interrupts import StopSignals
+from .jobs import Job
 from .lock import OutputLock
 from .pools import make_pool
 from .progress import Progress, Summary
-from .sources import count_inputs, describe_specs, iter_inputs
-from .state import load_done_keys, next_shard_index, prepare_output, repair_output
 from .workers import FeedStats, Prepared, batched, prefetch
-from .writer import ShardWriter, drop_error_rows
 
 __all__ = ["RunOptions", "run"]
 
@@ -65,7 +65,7 @@ def _with_listing_errors(items: Iterator[Prepared]) -> Iterator[Prepared]:
         yield Prepared(p.input, error=InputError(p.input.error)) if p.input.error is not None else p
 
 
-def run(job: Any, specs: Sequence[str], out: str, opts: RunOptions | None = None,
+def run(job: Job, specs: Sequence[str], out: str, opts: RunOptions | None = None,
         *, stream: TextIO | None = None) -> Summary:
     """Run ``job`` (see `featx.engine.jobs`) over the inputs ``specs`` into the folder ``out``.
 
@@ -79,17 +79,11 @@ def run(job: Any, specs: Sequence[str], out: str, opts: RunOptions | None = None
         return _run_locked(job, specs, out, opts or RunOptions(), stream=stream)
 
 
-def _run_locked(job: Any, specs: Sequence[str], out: str, opts: RunOptions, *, stream: TextIO | None) -> Summary:
+def _run_locked(job: Job, specs: Sequence[str], out: str, opts: RunOptions, *, stream: TextIO | None) -> Summary:
     start = time.perf_counter()
     manifest = {**job.manifest(), **describe_specs(specs)}
-    prepare_output(out, manifest, overwrite=opts.overwrite)
-    if opts.repair:
-        repair_output(out)
-    if opts.retry_failed:
-        drop_error_rows(out)
-    done, failed_before = load_done_keys(out)
-    writer = ShardWriter(out, job.schema(), metadata=manifest, shard_size=opts.shard_size,
-                         start_index=next_shard_index(out), npy=job.npy_columns())
+    done, failed_before = open_output(out, manifest, opts)
+    writer = shard_writer(job, out, manifest, opts)
     progress = Progress(opts.progress, stream, interval=opts.progress_interval)
     _count_in_background(specs, opts, progress)
     stats = FeedStats()
@@ -106,12 +100,7 @@ def _run_locked(job: Any, specs: Sequence[str], out: str, opts: RunOptions, *, s
         for batch in batched(_with_listing_errors(items), opts.batch_size):
             outputs = job.rows(batch)  # the model: a signal stops it at once
             with signals.deferred():
-                for rows in outputs:
-                    writer.add_rows(rows)
-                    if rows[0].get("error") is None:
-                        summary.done += 1
-                    else:
-                        summary.failed += 1
+                record(writer, summary, outputs)
                 summary.skipped, summary.duplicates = stats.skipped, stats.duplicates
                 summary.skipped_failed = stats.skipped_failed
                 progress.update(summary)
@@ -130,12 +119,4 @@ def _run_locked(job: Any, specs: Sequence[str], out: str, opts: RunOptions, *, s
                     raise
     summary.skipped, summary.duplicates = stats.skipped, stats.duplicates
     summary.skipped_failed = stats.skipped_failed
-    summary.rows = writer.rows_written
-    summary.shards = len(writer.shards_written)
-    summary.seconds = time.perf_counter() - start
-    if not summary.interrupted:  # every input was seen: the exact total, whatever the count thread did
-        progress.total = summary.done + summary.failed + summary.skipped + summary.duplicates
-    if progress.mode == "bar":  # the bar's last state; log mode has the summary line
-        progress.update(summary, force=True)
-    progress.finish(summary)
-    return summary
+    return finish(summary, writer, progress, start)

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import ConfigError, InputError, error_text, require
 from .codec import pack, unpack
+from .inputs import DATA_COLUMNS, LOCATOR_COLUMNS, guess_source_column
 
 __all__ = [
     "embed",
@@ -36,9 +37,9 @@ __all__ = [
     "actor_embedder",
 ]
 
-# Columns searched, in order, for the input when ``column`` is not given: encoded bytes first
+# Columns searched, in order, for the input when ``column`` is not given: the data first
 # (read_binary_files gives both "bytes" and "path"; decoding the bytes avoids a second read).
-SOURCE_COLUMNS = ("bytes", "image", "audio", "path", "file", "filename", "url")
+SOURCE_COLUMNS = (*DATA_COLUMNS, *LOCATOR_COLUMNS)
 _PREPARED = "__featx_prepared"  # internal column between the CPU tasks and the model actors
 _OUTPUT = ("embedding", "error")
 
@@ -139,10 +140,10 @@ def pick_column(names: list[str], column: str | None) -> str:
         if column not in names:
             raise ConfigError(f"column {column!r} not in the dataset (columns: {names})")
         return column
-    for name in SOURCE_COLUMNS:
-        if name in names:
-            return name
-    raise ConfigError(f"cannot tell which column holds the inputs (columns: {names}); pass column=")
+    guess = guess_source_column(names, data_first=True)
+    if guess is None:
+        raise ConfigError(f"cannot tell which column holds the inputs (columns: {names}); pass column=")
+    return guess
 
 
 def source_values(table: Any, name: str) -> list[Any]:
@@ -226,7 +227,7 @@ class _EmbedActor:
     def __call__(self, table: Any) -> Any:
         import pyarrow as pa
 
-        from .sources import Input
+        from .inputs import Input
         from .workers import Prepared
         from .writer import arrow_column
 

@@ -26,14 +26,18 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from ..errors import ConfigError, FeatxError
-from .local import RunOptions
-from .progress import Progress, Summary
-from .sources import Input, describe_specs, iter_inputs
-from .lock import OutputLock
-from .state import KeySet, load_done_keys, next_shard_index, prepare_output, repair_output
+from .bookkeeping import finish, open_output, record, shard_writer
 from .codec import pack, unpack
+from .inputs import Input, describe_specs, iter_inputs
+from .jobs import Job
+from .local import RunOptions
+from .lock import OutputLock
+from .progress import Progress, Summary
+from .state import (
+    KeySet,
+)
 from .workers import FeedStats, Prepared, prepare_only, unique_inputs
-from .writer import ShardWriter, drop_error_rows
+from .writer import ShardWriter
 
 __all__ = ["RayOptions", "run", "add_arguments", "options_from_args"]
 
@@ -232,11 +236,7 @@ def _consume(ds: Any, writer: ShardWriter, summary: Summary, progress: Progress)
                 rows = unpack(blob)
                 if not rows or not written.add(str(rows[0]["path"])):
                     continue
-                writer.add_rows(rows)
-                if rows[0].get("error") is None:
-                    summary.done += 1
-                else:
-                    summary.failed += 1
+                record(writer, summary, [rows])
             progress.update(summary)
     finally:
         close = getattr(blocks, "close", None)
@@ -264,7 +264,7 @@ def _pipeline(ray: Any, job: Any, refs: list[Any], opts: RunOptions, ro: RayOpti
                           num_cpus=ro.cpus_per_actor, compute=actor_pool(actors))
 
 
-def run(job: Any, specs: Sequence[str], out: str, opts: RunOptions | None = None, *,
+def run(job: Job, specs: Sequence[str], out: str, opts: RunOptions | None = None, *,
         stream: TextIO | None = None, ray_options: RayOptions | None = None) -> Summary:
     """Run ``job`` over ``specs`` into ``out`` on Ray; same contract as `featx.engine.local.run`.
 
@@ -292,12 +292,7 @@ def run(job: Any, specs: Sequence[str], out: str, opts: RunOptions | None = None
             model = (gpus, actors, device, torch_dtype)
             manifest.update(torch_dtype=torch_dtype, device=device)  # what the actors run, not the driver
         lock = OutputLock(out).acquire()  # the local engine's lock too: one job per OUT
-        prepare_output(out, manifest, overwrite=opts.overwrite)
-        if opts.repair:
-            repair_output(out)
-        if opts.retry_failed:
-            drop_error_rows(out)
-        done, failed_before = load_done_keys(out)
+        done, failed_before = open_output(out, manifest, opts)
         stats = FeedStats()
         # The local engine's bookkeeping: skip done keys and duplicates, --limit counts done ones.
         items = unique_inputs(iter_inputs(specs, column=opts.column, extensions=opts.extensions), done,
@@ -307,8 +302,7 @@ def run(job: Any, specs: Sequence[str], out: str, opts: RunOptions | None = None
             refs.append(ray.put(table))
             stats.fed += table.num_rows
         stats.finished = True
-        writer = ShardWriter(out, job.schema(), metadata=manifest, shard_size=opts.shard_size,
-                             start_index=next_shard_index(out), npy=job.npy_columns())
+        writer = shard_writer(job, out, manifest, opts)
         progress = Progress(opts.progress, stream, interval=opts.progress_interval)
         progress.total = stats.fed + stats.skipped + stats.duplicates
         summary = Summary(skipped=stats.skipped, duplicates=stats.duplicates,
@@ -333,9 +327,4 @@ def run(job: Any, specs: Sequence[str], out: str, opts: RunOptions | None = None
         _restore(ray, saved)
         if started:
             ray.shutdown()
-    summary.rows = writer.rows_written
-    summary.shards = len(writer.shards_written)
-    summary.seconds = time.perf_counter() - start
-    progress.update(summary, force=True)
-    progress.finish(summary)
-    return summary
+    return finish(summary, writer, progress, start)

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..errors import ConfigError, FeatxError
 from .lock import LOCK_FILE, check_unlocked
-from .sources import path_key
+from .inputs import path_key
 
 __all__ = [
     "MANIFEST",

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError, error_text
+from .inputs import Input
 from .pools import WorkerPool, make_pool
-from .sources import Input
 from .state import KeySet
 from .workers import Prepared, batched, prefetch
 

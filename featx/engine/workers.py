@@ -21,7 +21,7 @@ from typing import Any
 
 from .budget import PixelBudget
 from .pools import WorkerPool, WorkerStartError, make_pool
-from .sources import Input
+from .inputs import Input
 from .state import KeySet
 
 __all__ = ["Prepared", "FeedStats", "prefetch", "prepare_only", "batched", "unique_inputs"]

@@ -14,7 +14,7 @@ import warnings
 from typing import IO, TYPE_CHECKING, Any, Union
 
 from ..errors import InputError
-from ..sources import open_source
+from ..streams import open_source
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image as PILImage
@@ -66,7 +66,7 @@ def load_image(
     least ``(height, width)`` of the upright image, by a power-of-two scale; faster for big photos
     but no longer pixel-identical to the reference.
     ``allow_private_urls=False`` refuses URLs (and redirects) to loopback, private, link-local,
-    multicast and reserved addresses (see `featx.sources`); by default any URL is fetched.
+    multicast and reserved addresses (see `featx.streams`); by default any URL is fetched.
     ``pixel_budget``: a hold from a shared `featx.engine.budget.PixelBudget` (``with
     budget.hold() as h: load_image(src, pixel_budget=h)``): the image's pixels are taken from it
     once the header gives the size, before decoding, and stay held until the hold ends, so that

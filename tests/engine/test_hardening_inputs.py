@@ -13,8 +13,8 @@ import pyarrow as pa
 import pytest
 
 from featx.cli import EXIT_FAILED_INPUTS, EXIT_USAGE, main
-from featx.engine import sources
-from featx.engine.sources import count_inputs, extensions_for, iter_inputs, path_key
+from featx.engine import inputs as sources
+from featx.engine.inputs import count_inputs, extensions_for, iter_inputs, path_key
 from featx.engine.state import KeySet, load_done_keys
 from featx.engine.writer import ShardWriter
 

@@ -20,7 +20,7 @@ from featx.engine.budget import PixelBudget
 from featx.engine.interrupts import StopSignals
 from featx.engine.local import RunOptions, run
 from featx.engine.pools import ProcessPool, ThreadPool, WorkerDied, WorkerStartError
-from featx.engine.sources import Input
+from featx.engine.inputs import Input
 from featx.engine.state import KeySet
 from featx.engine.workers import prefetch
 from featx.errors import InputError

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from featx.engine.sources import Input
+from featx.engine.inputs import Input
 from featx.engine.state import KeySet
 from featx.engine.workers import FeedStats, batched, prefetch
 from featx.errors import InputError

@@ -1,4 +1,4 @@
-"""Hardening of featx.sources / featx.net: one total URL deadline, checked redirects, the
+"""Hardening of featx.streams / featx.net: one total URL deadline, checked redirects, the
 private-address option, and refusing non-regular files without blocking.
 
 Every server here is an in-process thread on 127.0.0.1 that stops itself when its test ends.
@@ -20,7 +20,7 @@ import pytest
 from featx import net
 from featx.errors import InputError
 from featx.net import blocked_reason, fetch_url
-from featx.sources import open_source
+from featx.streams import open_source
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="FIFOs, devices and unix sockets")
 
@@ -452,7 +452,7 @@ def test_fifo_is_refused_without_blocking(tmp_path) -> None:
 
 @posix_only
 def test_fifo_swapped_in_after_the_stat_is_still_refused(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from featx import sources
+    from featx import streams as sources
 
     fifo = tmp_path / "x.wav"
     os.mkfifo(fifo)

@@ -4,7 +4,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from featx.engine.sources import Input, check_specs, count_inputs, extensions_for, iter_inputs
+from featx.engine.inputs import Input, check_specs, count_inputs, extensions_for, iter_inputs
 from featx.errors import InputError
 
 IMG = extensions_for("image")

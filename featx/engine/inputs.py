@@ -36,6 +36,9 @@ __all__ = [
     "describe_specs",
     "iter_inputs",
     "count_inputs",
+    "LOCATOR_COLUMNS",
+    "DATA_COLUMNS",
+    "guess_source_column",
 ]
 
 IMAGE_EXTENSIONS = frozenset(
@@ -337,15 +340,30 @@ def _parquet_rows(path: str) -> int:
     return int(pq.ParquetFile(path).metadata.num_rows)
 
 
+# The one list of column names that hold inputs: where an input is, and the input itself.
+LOCATOR_COLUMNS = ("path", "file", "filename", "url")
+DATA_COLUMNS = ("bytes", "image", "audio")
+
+
+def guess_source_column(names: Sequence[str], *, data_first: bool = False) -> str | None:
+    """The first column of ``names`` that holds inputs, or None.
+
+    A Parquet job keys its rows by the input's name, so locators come first; Ray Data reads the
+    data first (``read_binary_files`` gives both, and a worker on another machine may not see the
+    path), with ``data_first``."""
+    order = (*DATA_COLUMNS, *LOCATOR_COLUMNS) if data_first else (*LOCATOR_COLUMNS, *DATA_COLUMNS)
+    return next((name for name in order if name in names), None)
+
+
 def _pick_column(names: list[str], column: str | None, path: str) -> str:
     if column is not None:
         if column not in names:
             raise InputError(f"column {column!r} not found; the file has {names}", source=path)
         return column
-    for guess in ("path", "image", "audio", "file", "filename", "url", "bytes"):
-        if guess in names:
-            return guess
-    raise InputError(f"name the column holding paths or bytes with --column (columns: {names})", source=path)
+    guess = guess_source_column(names)
+    if guess is None:
+        raise InputError(f"name the column holding paths or bytes with --column (columns: {names})", source=path)
+    return guess
 
 
 def _iter_parquet(path: str, column: str | None) -> Iterator[Input]:
