@@ -93,14 +93,13 @@ def _cancel_queued(tasks: queue.SimpleQueue[Any]) -> None:
             task[0].cancel()
 
 
-class ThreadPool:
-    """``workers`` daemon threads calling ``preparer.prepare`` (see the module docstring)."""
+class _QueuePool:
+    """What both pools share: a task queue served by daemon threads, and `submit`."""
 
-    def __init__(self, preparer: Any, workers: int, budget: PixelBudget | None = None) -> None:
-        self._prepare = bind_prepare(preparer, budget)
+    def _serve(self, target: Callable[..., None], prefix: str, workers: int) -> None:
         self._tasks: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._closed = False
-        self._threads = [threading.Thread(target=self._work, name=f"featx-prep-{i}", daemon=True)
+        self._threads = [threading.Thread(target=target, args=(i,), name=f"{prefix}-{i}", daemon=True)
                          for i in range(workers)]
         for thread in self._threads:
             thread.start()
@@ -112,7 +111,21 @@ class ThreadPool:
         self._tasks.put((fut, src))
         return fut
 
-    def _work(self) -> None:
+    def _drain(self) -> None:
+        """Cancel queued work and tell each thread to stop after what it holds."""
+        _cancel_queued(self._tasks)
+        for _ in self._threads:
+            self._tasks.put(None)
+
+
+class ThreadPool(_QueuePool):
+    """``workers`` daemon threads calling ``preparer.prepare`` (see the module docstring)."""
+
+    def __init__(self, preparer: Any, workers: int, budget: PixelBudget | None = None) -> None:
+        self._prepare = bind_prepare(preparer, budget)
+        self._serve(self._work, "featx-prep", workers)
+
+    def _work(self, _slot: int) -> None:
         while True:
             task = self._tasks.get()
             if task is None:
@@ -130,9 +143,7 @@ class ThreadPool:
     def shutdown(self) -> None:
         """Cancel queued work; threads finish what they hold (nobody waits for them) and stop."""
         self._closed = True
-        _cancel_queued(self._tasks)
-        for _ in self._threads:
-            self._tasks.put(None)
+        self._drain()
 
 
 # ---- processes ----------------------------------------------------------------------------------
@@ -209,7 +220,7 @@ def _child_main(conn: Any, preparer: Any, budgeted: bool) -> None:
             return
 
 
-class ProcessPool:
+class ProcessPool(_QueuePool):
     """``workers`` spawned processes, each run by one parent thread (see the module docstring)."""
 
     def __init__(self, preparer: Any, workers: int, budget: PixelBudget | None = None) -> None:
@@ -219,24 +230,12 @@ class ProcessPool:
         self._ctx = multiprocessing.get_context("spawn")  # no forked torch state
         self._preparer = preparer
         self._budget = budget
-        self._tasks: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._procs: dict[int, Any] = {}
-        self._closed = False
         self.restarts = 0  # processes started to replace dead ones
         # At interpreter exit, before multiprocessing joins its children: ours ignore SIGTERM.
         multiprocessing.util.Finalize(self, _kill_all, args=(self._procs, self._lock), exitpriority=10)
-        self._threads = [threading.Thread(target=self._slot, args=(i,), name=f"featx-proc-{i}", daemon=True)
-                         for i in range(workers)]
-        for thread in self._threads:
-            thread.start()
-
-    def submit(self, src: Any) -> Future[Any]:
-        if self._closed:
-            raise RuntimeError("submit after shutdown")
-        fut: Future[Any] = Future()
-        self._tasks.put((fut, src))
-        return fut
+        self._serve(self._slot, "featx-proc", workers)
 
     def _start(self, slot: int) -> tuple[Any, Any]:
         parent, child = self._ctx.Pipe()
@@ -342,9 +341,7 @@ class ProcessPool:
         """Cancel queued work and kill the worker processes (work in progress is dropped)."""
         with self._lock:
             self._closed = True
-        _cancel_queued(self._tasks)
-        for _ in self._threads:
-            self._tasks.put(None)
+        self._drain()
         _kill_all(self._procs, self._lock)
 
 
