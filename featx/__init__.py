@@ -29,8 +29,13 @@ _LAZY: dict[str, str] = {
     "ConvNextImageProcessor": "featx.image.processors",
     "SiglipImageProcessor": "featx.image.processors",
     "FuyuImageProcessor": "featx.image.fuyu",
+    "LlavaNextImageProcessor": "featx.image.llava_next",
+    "adapters": "featx.adapters",
+    "llm": "featx.llm",
     "patches": "featx.patches",
     "load_audio": "featx.audio.io",
+    "load_video": "featx.video.decode",
+    "video": "featx.video",
     "SequenceFeatureExtractor": "featx.audio.sequence",
     "chunk": "featx.audio.chunking",
     "WhisperFeatureExtractor": "featx.audio.extractors",
@@ -41,6 +46,9 @@ _LAZY: dict[str, str] = {
     "pipeline": "featx.pipelines",
     "load_model": "featx.models",
     "load_processor": "featx.pipelines",
+    "AutoTokenizer": "featx.text.tokenization",
+    "embed_text": "featx.text.embed",
+    "load_text_embedder": "featx.text.embed",
 }
 
 __all__ = [
@@ -78,9 +86,11 @@ if TYPE_CHECKING:  # pragma: no cover
         WhisperFeatureExtractor,
     )
     from .audio.io import load_audio
+    from .video.decode import load_video
     from .config import FeatureExtractionMixin, ImageProcessingMixin
     from .enums import PILImageResampling
     from .image.fuyu import FuyuImageProcessor
+    from .image.llava_next import LlavaNextImageProcessor
     from .image.io import load_image
     from .image.mixin import ImageFeatureExtractionMixin
     from .image.processors import (
@@ -95,3 +105,5 @@ if TYPE_CHECKING:  # pragma: no cover
     from .models import load_model
     from .pipelines import load_processor, pipeline
     from .registry import AutoFeatureExtractor, AutoImageProcessor, AutoProcessor
+    from .text.embed import embed_text, load_text_embedder
+    from .text.tokenization import AutoTokenizer

@@ -99,13 +99,24 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     from .embedding import Embedder
     from .engine.jobs import EmbedJob
     # Everything that can be checked without the weights is checked before loading them.
-    check_job_args(args)
     hub = hub_kwargs(args)
+    from .text.cli import text_job_requested
+
+    if text_job_requested(args, hub):  # --text-file or .txt inputs: the text tower (featx.text.cli)
+        from .text.cli import cmd_embed_text
+
+        return cmd_embed_text(args, hub)
+    check_job_args(args)
     modality = _model_modality(args.model, hub)
+    video = None  # a video job (featx.video.cli): videos among the inputs, or a video option
     if modality is not None:
         if args.windows and modality != "audio":
             raise ConfigError("--windows applies to audio models only")
-        check_inputs_for(args, modality)
+        from .video.cli import video_plan
+
+        video = video_plan(args, modality)
+        if video is None:
+            check_inputs_for(args, modality)
     options = dict(args.processor_option)
     processor = _load_processor(args.model, hub, options)  # bad -p values fail here
     if options:
@@ -115,17 +126,25 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     # On Ray only the actors run the model: the driver reads the config and processor, not the weights.
-    embedder = Embedder(args.model, pool=args.pool, normalize=args.normalize, dtype=args.dtype,
-                        device=args.device, processor=processor, weights=args.engine == "local",
-                        allow_private_urls=args.allow_private_urls, **hub)
-    extensions = check_inputs_for(args, embedder.modality)
-    job = EmbedJob(embedder, dtype=args.dtype, processor_options=options, batch_size=args.batch_size,
-                   windows=args.windows, fmt=args.format, npy_dtype=args.npy_dtype,
-                   hub_options={k: v for k, v in hub.items() if k != "revision"})
+    from .llm.cli import embedder_class, llm_job  # --tokens / --tiles
+
+    embedder = embedder_class(args, Embedder)(args.model, pool=args.pool, normalize=args.normalize, dtype=args.dtype,
+                                              device=args.device, processor=processor, weights=args.engine == "local",
+                                              backend=args.backend,
+                                              allow_private_urls=args.allow_private_urls, **hub)
+    job_options = dict(dtype=args.dtype, processor_options=options, batch_size=args.batch_size, fmt=args.format,
+                       npy_dtype=args.npy_dtype, hub_options={k: v for k, v in hub.items() if k != "revision"})
+    if video is not None and video.modality == embedder.modality:
+        job = video.job(embedder, **job_options)
+        run_options = video.run_options(_run_options(args, video.extensions, args.batch_size), args.workers)
+    else:
+        extensions = check_inputs_for(args, embedder.modality)
+        job = llm_job(args, embedder, job_options) or EmbedJob(embedder, windows=args.windows, **job_options)
+        run_options = _run_options(args, extensions, args.batch_size)
     engine = engine_module(args.engine)
     keyword = ENGINES[args.engine][1]
     extra = {keyword: engine.options_from_args(args)} if keyword and hasattr(engine, "options_from_args") else {}
-    summary = engine.run(job, args.inputs, args.output, _run_options(args, extensions, args.batch_size), **extra)
+    summary = engine.run(job, args.inputs, args.output, run_options, **extra)
     return _job_exit(summary)
 
 
@@ -144,7 +163,12 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from .search import search
 
     results = search(args.output, args.queries, k=args.k, method=args.method or "auto",
-                     device=args.device, cache_dir=args.cache_dir)
+                     device=args.device, cache_dir=args.cache_dir, group_by=args.group_by, texts=args.texts)
+    if args.texts or any(h.text is not None for hits in results for h in hits):  # text queries or text rows
+        from .text.cli import print_search
+
+        print_search(args, results)
+        return EXIT_OK
     if args.json:
         payload = [{"query": q, "results": [h.to_dict() for h in hits]} for q, hits in zip(args.queries, results)]
         print(json.dumps(payload, indent=2))
@@ -153,7 +177,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         print(f"query: {q}")
         for rank, h in enumerate(hits, 1):
             where = f"  [{h.start}:{h.end}]" if h.start is not None else ""
-            print(f"{rank:>4}  {h.score:.4f}  {h.path}{where}")
+            print(f"{rank:>4}  {h.score:.4f}  {h.where()}{where}")
     return EXIT_OK
 
 
@@ -166,13 +190,14 @@ def _cmd_index(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def model_info(model: str, *, dtype: str = "auto", device: str | None = "auto", **hub: Any) -> dict[str, Any]:
+def model_info(model: str, *, dtype: str = "auto", device: str | None = "auto", backend: str = "torch",
+               **hub: Any) -> dict[str, Any]:
     """What ``featx info`` prints: model type, dims, processor settings, dtype and device.
     ``hub``: download options (``cache_dir``, ``revision``, ...)."""
     from .embedding import Embedder
     from .pooling import default_pool
 
-    e = Embedder(model, dtype=dtype, device=device, **hub)
+    e = Embedder(model, dtype=dtype, device=device, backend=backend, **hub)
     config = getattr(e.model, "config", {}) or {}
     processor = e.processor
     return {
@@ -189,6 +214,7 @@ def model_info(model: str, *, dtype: str = "auto", device: str | None = "auto", 
         "parameters": sum(p.numel() for p in e.model.parameters()),
         "dtype": str(e.torch_dtype).replace("torch.", ""),
         "dtype_reason": e.dtype_reason,
+        "backend": getattr(e.model, "featx_backend", "torch"),
         "device": str(e.device),
         "processor": type(processor).__name__,
         "processor_config": processor.to_dict() if hasattr(processor, "to_dict") else {},
@@ -196,7 +222,7 @@ def model_info(model: str, *, dtype: str = "auto", device: str | None = "auto", 
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    info = model_info(args.model, dtype=args.dtype, device=args.device, **hub_kwargs(args))
+    info = model_info(args.model, dtype=args.dtype, device=args.device, backend=args.backend, **hub_kwargs(args))
     if args.json:
         print(json.dumps(info, indent=2, default=str))
         return EXIT_OK
@@ -212,6 +238,33 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 _COMMANDS = {"embed": _cmd_embed, "features": _cmd_features, "search": _cmd_search, "index": _cmd_index,
              "info": _cmd_info}
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .serve.cli import cmd_serve
+
+    return cmd_serve(args)
+
+
+_COMMANDS["serve"] = _cmd_serve
+
+
+def _cmd_stream(args: argparse.Namespace) -> int:
+    from .live.cli import cmd_stream
+
+    return cmd_stream(args)
+
+
+_COMMANDS["stream"] = _cmd_stream
+
+
+def _cmd_classify(args: argparse.Namespace) -> int:
+    from .text.cli import cmd_classify
+
+    return cmd_classify(args)
+
+
+_COMMANDS["classify"] = _cmd_classify
 
 
 def _interrupt_on_sigterm() -> Any:
@@ -237,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
-    old_sigterm = _interrupt_on_sigterm() if args.command in ("embed", "features") else None
+    old_sigterm = _interrupt_on_sigterm() if args.command in ("embed", "features", "classify") else None
     previous = warnings.formatwarning
     warnings.formatwarning = lambda message, category, *a, **k: f"featx: warning: {message}\n"  # type: ignore
     try:

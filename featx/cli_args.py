@@ -14,7 +14,8 @@ import json
 import os
 from typing import Any
 
-from .errors import ConfigError, install_hint
+from .errors import ConfigError, InputError, install_hint
+from .cli_types import positive_int as _positive
 
 __all__ = ["build_parser", "check_job_args", "check_inputs_for", "hub_kwargs", "engine_module", "ENGINES",
            "EPILOG"]
@@ -31,9 +32,11 @@ EPILOG = """exit status: 0 all inputs succeeded; 3 the job completed with failed
 column; also when they failed in an earlier run of the same job); 2 usage error (also: no inputs found);
 1 other error; 130 interrupted (re-run the same command to resume)."""
 
-_DTYPES = ("auto", "float32", "bfloat16", "float16")
+_DTYPES = ("auto", "float32", "bfloat16", "float16", "int8")
+_BACKEND_HELP = ("what runs the model: torch; onnx (ONNX Runtime, float32 or --dtype int8); openvino; auto: "
+                 "the fastest exact one for this machine, see `featx info` (default: %(default)s)")
 _DTYPE_HELP = ("compute dtype; auto: bfloat16 on a CPU with AVX512-BF16/AMX or a GPU that supports it, "
-               "else float32 (default: %(default)s)")
+               "else float32; int8 (onnx backend, opt-in) (default: %(default)s)")
 
 
 def engine_module(name: str) -> Any:
@@ -57,13 +60,6 @@ def _kv(text: str) -> tuple[str, Any]:
         return key.strip(), value
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
-
-
 def _add_hub_options(p: argparse.ArgumentParser, what: str, revision: bool = True) -> None:
     p.add_argument("--cache-dir", metavar="DIR",
                    help=f"Hugging Face cache folder for a hub {what} (default: huggingface_hub's, "
@@ -78,7 +74,7 @@ def hub_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _add_job_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("inputs", nargs="+", metavar="INPUT",
+    p.add_argument("inputs", nargs="*", metavar="INPUT",  # at least one: check_job_args (or embed's --text-file)
                    help="files, folders (recursive), globs, @list.txt (paths/URLs), or .parquet with --column")
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="output folder of Parquet shards (new, empty, or an earlier output to resume)")
@@ -123,13 +119,15 @@ def _add_embed(sub: Any) -> None:
                        help="local checkpoint folder (config.json + model.safetensors) or hub id owner/name")
     _add_hub_options(embed, "model")
     _add_job_options(embed)
-    embed.add_argument("--pool", choices=("cls", "mean", "pooler", "none"),
-                       help="pooling; none keeps the token embeddings "
-                            "(default: cls for models with a class token, else mean)")
+    embed.add_argument("--pool", choices=("cls", "mean", "pooler", "joint", "none"),
+                       help="pooling; joint: the image-text space of CLIP/SigLIP (text queries need it); none "
+                            "keeps the token embeddings (default: joint for full CLIP/SigLIP checkpoints, cls "
+                            "for models with a class token, else mean)")
     embed.add_argument("--normalize", action="store_true", help="L2-normalize the embeddings (default: off)")
     embed.add_argument("--batch-size", type=_positive, default=32,
                        help="inputs per model call (default: %(default)s)")
     embed.add_argument("--dtype", choices=_DTYPES, default="auto", help=_DTYPE_HELP)
+    embed.add_argument("--backend", choices=("torch", "onnx", "openvino", "auto"), default="torch", help=_BACKEND_HELP)
     embed.add_argument("--device", default="auto",
                        help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N (default: %(default)s)")
     embed.add_argument("--threads", type=_positive,
@@ -137,16 +135,37 @@ def _add_embed(sub: Any) -> None:
     embed.add_argument("--windows", action="store_true",
                        help="audio: one row per model window, with start/end sample offsets "
                             "(default: one row per file, windows averaged)")
+    embed.add_argument("--tiles", metavar="RxC",
+                       help="images: cut each into a grid of tiles (e.g. 2x2) and write one row per tile with "
+                            "tile and box columns (default: one row per image)")
+    embed.add_argument("--global-view", action="store_true",
+                       help="with --tiles: also embed the whole image, as tile -1 (default: off)")
+    embed.add_argument("--tile-overlap", type=float, default=0.0, metavar="FRACTION",
+                       help="with --tiles: the fraction of a tile shared with its neighbour (default: 0)")
+    embed.add_argument("--tokens", nargs="?", const="float32", choices=("float32", "float16"),
+                       help="write each input's token array [n_tokens, dim] for an LLM (LLaVA: visual tokens in "
+                            "the LLM's space), with a shape column; optionally its dtype (default: float32)")
+    from .video.cli import add_video_arguments  # argparse only: PyAV is imported when decoding
+
+    add_video_arguments(embed)
+    from .text.cli import add_text_arguments
+
+    add_text_arguments(embed)
     embed.add_argument("--engine", choices=tuple(ENGINES), default="local",
                        help=f"local: this machine; ray: a Ray cluster ({install_hint('ray')}) "
                             "(default: %(default)s)")
+    add_engine_arguments(embed)
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """Each engine's own options (Ray's --address, --actors...), for the commands that run jobs."""
     for name in ENGINES:
         try:
             module = engine_module(name)
         except ConfigError:
             continue
         if hasattr(module, "add_arguments"):
-            module.add_arguments(embed)
+            module.add_arguments(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -166,10 +185,16 @@ def build_parser() -> argparse.ArgumentParser:
     search = sub.add_parser("search", help="nearest rows of an embeddings folder",
                             description="Top-k rows of OUT by cosine similarity to each query.")
     search.add_argument("output", metavar="OUT", help="an output folder of `featx embed`")
-    search.add_argument("queries", nargs="+", metavar="QUERY",
+    search.add_argument("queries", nargs="*", metavar="QUERY",
                         help="an image/audio file or URL (embedded with OUT's model), or a row's path in OUT")
+    search.add_argument("--text", action="append", default=[], dest="texts", metavar="TEXT",
+                        help="a text query, embedded by the text tower of OUT's model (CLIP/SigLIP; OUT must hold "
+                             "--pool joint embeddings); repeatable; every query is ranked on its own (default: none)")
     search.add_argument("-k", type=_positive, default=10, help="results per query (default: %(default)s)")
     search.add_argument("--json", action="store_true", help="machine-readable output (default: a table)")
+    search.add_argument("--group-by", choices=("path",),
+                        help="path: the k best paths, each with its best row, e.g. a video's best frame "
+                             "(default: the k best rows)")
     how = search.add_mutually_exclusive_group()
     how.add_argument("--index", action="store_const", const="index", dest="method",
                      help="use the approximate index; an error if it is missing or stale "
@@ -197,9 +222,21 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("model", help="local checkpoint folder or hub id owner/name")
     _add_hub_options(info, "model")
     info.add_argument("--dtype", choices=_DTYPES, default="auto", help=_DTYPE_HELP)
+    info.add_argument("--backend", choices=("torch", "onnx", "openvino", "auto"), default="torch", help=_BACKEND_HELP)
     info.add_argument("--device", default="auto",
                       help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N (default: %(default)s)")
     info.add_argument("--json", action="store_true", help="machine-readable output (default: a table)")
+
+    from .text.cli import add_classify_parser
+
+    add_classify_parser(sub)
+
+    from .serve.cli import add_serve_parser  # argparse only: FastAPI is imported when serving
+
+    add_serve_parser(sub, kv=_kv, dtypes=_DTYPES, dtype_help=_DTYPE_HELP)
+    from .live.cli import add_stream_parser
+
+    add_stream_parser(sub, dtypes=_DTYPES, dtype_help=_DTYPE_HELP)
     return parser
 
 
@@ -209,6 +246,8 @@ def check_job_args(args: argparse.Namespace) -> None:
     from .engine.inputs import check_specs
     from .engine.state import check_output
 
+    if not args.inputs:
+        raise InputError("no INPUT given: name files, folders, globs or @list.txt")
     check_specs(args.inputs)
     check_output(args.output, overwrite=args.overwrite)
     pool = getattr(args, "pool", None)
@@ -217,6 +256,9 @@ def check_job_args(args: argparse.Namespace) -> None:
                           "fixed shape: use --format parquet")
     if pool == "none" and getattr(args, "windows", False):
         raise ConfigError("--windows needs a pooled embedding; use --pool cls|mean|pooler")
+    from .llm.cli import check_llm_args
+
+    check_llm_args(args)
 
 
 def check_inputs_for(args: argparse.Namespace, modality: str) -> frozenset[str] | None:

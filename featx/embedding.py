@@ -17,8 +17,9 @@ import torch
 
 from .errors import ConfigError, InputError
 from .families import family_of_model
+from .families.spec import model_keys
 from .hub import HubOptions
-from .pooling import check_pool, default_pool, pool_output
+from .pooling import check_pool, default_pool, pool_output, pooled_dim
 
 __all__ = ["Embedder", "EmbedResult", "model_hidden_size", "out_of_memory"]
 
@@ -58,23 +59,24 @@ class Embedder:
         revision: str | None = None,
         weights: bool = True,
         allow_private_urls: bool = True,
+        backend: str = "torch",
         **kwargs: Any,
     ) -> None:
         """``weights=False`` loads everything but the weights (config, processor): enough to
         `prepare` inputs and describe the job where only other processes run the model.
         ``allow_private_urls=False``: URL inputs to loopback, private, link-local, multicast or
-        reserved addresses are refused (see `featx.load_image`)."""
-        from .models import load_model
-        from .registry import AutoProcessor
-
+        reserved addresses are refused (see `featx.load_image`). ``backend``: what runs the
+        model ("torch", "onnx", "openvino", "auto"; see `featx.backends`)."""
         hub_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in HubOptions.__dataclass_fields__}
         if revision is not None:
             hub_kwargs["revision"] = revision
         self.model_id = os.fspath(model)
         self.revision = revision
         self.allow_private_urls = bool(allow_private_urls)
-        self.model = load_model(model, dtype=dtype, device=device, weights=weights, **hub_kwargs)
-        self.processor = processor if processor is not None else AutoProcessor.from_pretrained(model, **hub_kwargs, **kwargs)
+        self.model = self._load_model(model, dtype=dtype, device=device, weights=weights,
+                                      **({"backend": backend} if backend != "torch" else {}), **hub_kwargs)
+        self.backend = backend  # as asked; what runs the model is ``model.featx_backend``
+        self.processor = processor if processor is not None else self._load_processor(model, **hub_kwargs, **kwargs)
         if processor is not None and kwargs:
             raise ConfigError(f"processor overrides {sorted(kwargs)} given together with a processor object")
         self.modality: str = self.model.modality
@@ -84,10 +86,22 @@ class Embedder:
         self.torch_dtype: torch.dtype = param.dtype
         self.device: torch.device = getattr(self.model, "featx_device", param.device)
         self.dtype_reason: str = getattr(self.model, "featx_dtype_reason", str(param.dtype))
-        self.dim = int(getattr(self.model, "hidden_size", 0) or model_hidden_size(getattr(self.model, "config", {})))
+        self.hidden_size = int(getattr(self.model, "hidden_size", 0) or model_hidden_size(getattr(self.model, "config", {})))
+        self.dim = pooled_dim(self.model, self.pool, self.hidden_size)
         self.input_name: str = self.model.main_input_name
         self.family = family_of_model(self.model)
         self._mask_to_model = self.family.mask_to_model(self.processor)
+
+    # ---- what is loaded (`featx.text` loads a text tower and its tokenizer instead) -----------
+    def _load_model(self, model: str | os.PathLike[str], **kwargs: Any) -> Any:
+        from .models import load_model
+
+        return load_model(model, **kwargs)
+
+    def _load_processor(self, model: str | os.PathLike[str], **kwargs: Any) -> Any:
+        from .registry import AutoProcessor
+
+        return AutoProcessor.from_pretrained(model, **kwargs)
 
     def with_options(self, pool: str | None = None, normalize: bool | None = None,
                      allow_private_urls: bool | None = None) -> Embedder:
@@ -95,6 +109,7 @@ class Embedder:
         other = copy.copy(self)
         if pool is not None:
             other.pool = check_pool(self.model, pool)
+            other.dim = pooled_dim(self.model, other.pool, self.hidden_size)
         if normalize is not None:
             other.normalize = bool(normalize)
         if allow_private_urls is not None:
@@ -121,7 +136,7 @@ class Embedder:
     def embed_windows(self, prepared: list[dict[str, np.ndarray]], batch_size: int = 32) -> list[np.ndarray]:
         """Per input a float32 array [n_windows, dim] (or [n_windows, tokens, dim] for pool "none")."""
         counts = [len(p[self.input_name]) for p in prepared]
-        keys = [k for k in prepared[0] if k != "offsets"] if prepared else []
+        keys = model_keys(prepared[0]) if prepared else []
         rows: list[torch.Tensor] = []
         flat = [{k: p[k][i] for k in keys} for p in prepared for i in range(len(p[self.input_name]))]
         for start in range(0, len(flat), batch_size):
@@ -144,8 +159,10 @@ class Embedder:
             elif len(windows) == 1:
                 vec = windows[0]
             else:
-                # Weight windows by the samples they cover so a short last window counts less.
-                weights = np.diff(offsets, axis=1)[:, 0].astype(np.float64)
+                # Weight windows by the samples they cover so a short last window counts less;
+                # parts without offsets (video frames, tiles) count the same.
+                weights = (np.diff(offsets, axis=1)[:, 0].astype(np.float64) if offsets is not None
+                           else np.ones(len(windows)))
                 vec = (windows * (weights / weights.sum())[:, None]).sum(axis=0)
                 if self.normalize:
                     vec = _l2(vec)

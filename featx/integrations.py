@@ -10,13 +10,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .batch import BatchFeature
+from .engine.inputs import guess_source_column
 from .errors import InputError
 
 __all__ = ["transform", "Collator"]
-
-_IMAGE_KEYS = ("image", "img", "pixel_values", "path")
-_AUDIO_KEYS = ("audio", "speech", "array")
-
 
 def _is_audio(processor: Any) -> bool:
     return getattr(processor, "type_key", "") == "feature_extractor_type"
@@ -27,9 +24,10 @@ def _pick_key(row: dict[str, Any], processor: Any, key: str | None) -> str:
         if key not in row:
             raise InputError(f"column {key!r} not found; the rows have {sorted(row)}")
         return key
-    for name in _AUDIO_KEYS if _is_audio(processor) else _IMAGE_KEYS:
-        if name in row:
-            return name
+    # the data itself before where it is (a decoded image rather than its path)
+    guess = guess_source_column(list(row), data_first=True)
+    if guess is not None:
+        return guess
     raise InputError(f"cannot tell which column holds the inputs (columns: {sorted(row)}); pass key=")
 
 

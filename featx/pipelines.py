@@ -24,6 +24,11 @@ TASKS: dict[str, tuple[str, str]] = {
     # task -> (modality, default model id)
     "image-feature-extraction": ("image", "google/vit-base-patch16-224-in21k"),
     "audio-feature-extraction": ("audio", "MIT/ast-finetuned-audioset-10-10-0.4593"),
+    # featx.text.zero_shot: scores of candidate labels (CLIP softmax, SigLIP sigmoid)
+    "zero-shot-image-classification": ("image", "openai/clip-vit-base-patch32"),
+    # featx.llm: per input a [n_tokens, dim] array for an LLM's inputs_embeds
+    "visual-tokens": ("image", "llava-hf/llava-1.5-7b-hf"),
+    "audio-tokens": ("audio", "openai/whisper-base"),
 }
 
 
@@ -59,16 +64,25 @@ class FeatureExtractionPipeline:
         normalize: bool = False,
         return_tensors: bool = False,
         num_workers: int = 2,
+        video: dict[str, Any] | None = None,
     ) -> Any:
         """Embed one input or a list of them.
 
         ``pool``: False (token embeddings, like the reference), True (the model's pooler, like the
         reference), or "cls" | "mean" | "pooler". Mean pooling leaves out class/distillation tokens
         and padding. ``return_tensors=True`` gives one batched torch tensor instead of lists.
+        A video file gives one result per sampled frame (`featx.video.pipeline`); ``video``: its
+        sampling options (`featx.load_video`'s: fps, num_frames, keyframes, scenes, start, end, max_frames).
         """
         single = not isinstance(inputs, (list, tuple)) or _is_audio_pair(inputs)
         items = [inputs] if single else list(inputs)
         emb = self.embedder.with_options(pool=_pool_name(pool), normalize=normalize)
+        if emb.modality == "image" and (video is not None or any(_is_video(x) for x in items)):
+            from .video.pipeline import embed_items
+
+            results = embed_items(emb, items, batch_size=batch_size, workers=num_workers,
+                                  return_tensors=return_tensors, video=video)
+            return results[0] if single else results
         vectors = [r.embedding for r in emb.iter_embed(items, batch_size=batch_size, workers=num_workers)]
         if return_tensors:
             if any(v.shape != vectors[0].shape for v in vectors):
@@ -76,6 +90,12 @@ class FeatureExtractionPipeline:
             return torch.from_numpy(np.stack(vectors))
         results = [v[None].tolist() for v in vectors]
         return results[0] if single else results
+
+
+def _is_video(value: Any) -> bool:
+    from .video.decode import is_video_path
+
+    return is_video_path(value)
 
 
 def _is_audio_pair(value: Any) -> bool:
@@ -99,6 +119,16 @@ def pipeline(
     if task not in TASKS:
         raise ConfigError(f"unknown task {task!r}; featx has: {', '.join(TASKS)}")
     modality, default_model = TASKS[task]
+    if task == "zero-shot-image-classification":
+        from .text.zero_shot import ZeroShotImageClassificationPipeline
+
+        return ZeroShotImageClassificationPipeline(model or default_model, dtype=dtype, device=device,  # type: ignore[return-value]
+                                                   revision=revision, **kwargs)
+    if task in ("visual-tokens", "audio-tokens"):
+        from .llm.pipelines import tokens_pipeline
+
+        return tokens_pipeline(task, modality, model or default_model, dtype=dtype, device=device,  # type: ignore[return-value]
+                               revision=revision, **kwargs)
     embedder = Embedder(model or default_model, dtype=dtype, device=device, revision=revision, pool="none", **kwargs)
     if embedder.modality != modality:
         raise ConfigError(

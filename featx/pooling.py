@@ -8,9 +8,15 @@ import torch
 
 from .errors import ConfigError
 
-__all__ = ["POOLINGS", "default_pool", "pool_output", "check_pool"]
+__all__ = ["POOLINGS", "default_pool", "pool_output", "check_pool", "pooled_dim"]
 
-POOLINGS = ("cls", "mean", "pooler", "none")
+#: "joint": the joint image-text space of contrastive checkpoints (CLIP's projections, SigLIP's
+#: pooling heads), the reference's ``get_image_features``/``get_text_features``
+POOLINGS = ("cls", "mean", "pooler", "joint", "none")
+
+
+def _joint_dim(model: Any) -> int | None:
+    return getattr(model, "joint_dim", None) if getattr(model, "joint_field", None) else None
 
 
 def _pooler_usable(model: Any) -> bool:
@@ -26,9 +32,13 @@ def default_pool(model: Any) -> str:
     """
     spec = getattr(model, "featx_family", None)
     if spec is not None:
-        if spec.default_pool == "pooler" and not _pooler_usable(model):
+        config = getattr(model, "config", None)
+        pool = spec.default_pool_for(config.get("model_type") if isinstance(config, dict) else None)
+        if pool == "joint" and _joint_dim(model) is None:
+            pool = spec.default_pool  # a full checkpoint saved without its projection
+        if pool == "pooler" and not _pooler_usable(model):
             return "mean"
-        return str(spec.default_pool)
+        return str(pool)
     image = getattr(model, "modality", "image") == "image"
     if image and getattr(model, "num_prefix_tokens", 0) > 0:
         return "cls"
@@ -49,7 +59,16 @@ def check_pool(model: Any, pool: str) -> str:
             raise ConfigError(f"{type(model).__name__} has no pooler; use pool='cls' or pool='mean'")
     if pool == "cls" and getattr(model, "num_prefix_tokens", 0) == 0:
         raise ConfigError(f"{type(model).__name__} has no class token; use pool='mean' or 'pooler'")
+    if pool == "joint" and _joint_dim(model) is None:
+        raise ConfigError(f"{getattr(model, 'name_or_path', type(model).__name__)} has no joint image-text "
+                          "space (pool='joint' needs a CLIP/SigLIP checkpoint with its projection or pooling "
+                          "head); use pool='cls', 'mean' or 'pooler'")
     return pool
+
+
+def pooled_dim(model: Any, pool: str, hidden_size: int) -> int:
+    """The width of ``pool``'s vectors: the joint space's for "joint", else ``hidden_size``."""
+    return int(_joint_dim(model) or hidden_size) if pool == "joint" else hidden_size
 
 
 def pool_output(model: Any, output: Any, pool: str) -> torch.Tensor:
@@ -63,6 +82,8 @@ def pool_output(model: Any, output: Any, pool: str) -> torch.Tensor:
         return hidden
     if pool == "pooler":
         return output.pooler_output
+    if pool == "joint":
+        return getattr(output, model.joint_field)
     if pool == "cls":
         return hidden[:, 0]
     skip = int(getattr(model, "num_prefix_tokens", 0))

@@ -26,7 +26,7 @@ KINDS = ("image_processor", "feature_extractor")
 _REGISTRY: dict[str, dict[str, type]] = {kind: {} for kind in KINDS}
 # The modules whose import fills each kind; imported on first lookup so `import featx` stays light.
 _PROVIDERS: dict[str, tuple[str, ...]] = {
-    "image_processor": ("featx.image.processors", "featx.image.fuyu"),
+    "image_processor": ("featx.image.processors", "featx.image.fuyu", "featx.image.llava_next"),
     "feature_extractor": ("featx.audio.extractors",),
 }
 

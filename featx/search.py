@@ -31,7 +31,7 @@ from .errors import ConfigError, FeatxError, InputError, ModelLoadError
 from .engine.lock import OutputLock, OutputNotWritableError
 from .engine.state import MANIFEST, read_manifest, read_shard, shard_paths, tmp_name, write_json_atomic
 
-__all__ = ["Hit", "search", "exact_search", "index_search", "build_index", "load_embeddings",
+__all__ = ["Hit", "search", "group_by_path", "exact_search", "index_search", "build_index", "load_embeddings",
            "resolve_queries", "count_rows", "NoEmbeddingsError", "INDEX_FILE", "INDEX_META"]
 
 INDEX_FILE = "_index.usearch"
@@ -40,13 +40,28 @@ INDEX_META = "_index.json"
 
 @dataclass
 class Hit:
-    """One search result: the row's path, cosine score, and window offsets for per-window rows."""
+    """One search result: the row's path, cosine score, and window offsets for per-window rows;
+    ``frame``/``time_s`` for video frame rows, ``start_s``/``end_s`` for a video's audio windows."""
 
     path: str
     score: float
     window: int | None = None
     start: int | None = None
     end: int | None = None
+    frame: int | None = None
+    time_s: float | None = None
+    start_s: float | None = None
+    end_s: float | None = None
+    #: the row's text, for rows of text lines (``featx embed --text-file``)
+    text: str | None = None
+
+    def where(self) -> str:
+        """``path@12.50s`` for a video frame (``path@1.00-2.00s`` for a sound-track window), else the path."""
+        if self.time_s is not None:
+            return f"{self.path}@{self.time_s:.2f}s"
+        if self.start_s is not None:
+            return f"{self.path}@{self.start_s:.2f}-{self.end_s:.2f}s"
+        return self.path
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None or k in ("path", "score")}
@@ -106,7 +121,7 @@ def _require_embeddings(out: str | os.PathLike[str]) -> int:
 
 def _shard_arrays(shard: Path, dim: int) -> tuple[Any, np.ndarray, np.ndarray]:
     """(table, row numbers of valid rows, their embeddings [n, dim] float32) of one shard."""
-    table = _read(shard, ("path", "embedding", "window", "start", "end"))
+    table = _read(shard, ("path", "embedding", *_PART_COLUMNS))
     col = table.column("embedding").combine_chunks()
     values = col.values.to_numpy(zero_copy_only=False).reshape(-1, dim)
     valid = col.is_valid().to_numpy(zero_copy_only=False)
@@ -127,23 +142,56 @@ def _cosine(score: float) -> float:
     return min(1.0, max(-1.0, score))
 
 
+#: per-part columns a hit reports when the rows have them (audio windows, video frames)
+_PART_COLUMNS = ("window", "start", "end", "frame", "time_s", "start_s", "end_s", "text")
+
+
 def _hit(table: Any, row: int, score: float) -> Hit:
     hit = Hit(path=table.column("path")[row].as_py(), score=float(score))
-    if "window" in table.column_names:
-        hit.window = table.column("window")[row].as_py()
-        hit.start = table.column("start")[row].as_py()
-        hit.end = table.column("end")[row].as_py()
+    for name in _PART_COLUMNS:
+        if name in table.column_names:
+            setattr(hit, name, table.column(name)[row].as_py())
     return hit
 
 
-def exact_search(out: str | os.PathLike[str], queries: np.ndarray, k: int = 10) -> list[list[Hit]]:
-    """Top-``k`` rows by cosine similarity for each query vector ([q, dim]), best first."""
+def _best_per_path(table: Any, rows: np.ndarray, scores: np.ndarray, k: int) -> list[Hit]:
+    """The best-scoring row of each of the ``k`` best paths among ``rows`` (``scores``: theirs)."""
+    paths = table.column("path").to_numpy(zero_copy_only=False)
+    seen: set[str] = set()
+    hits = []
+    for j in np.argsort(-scores, kind="stable"):
+        path = paths[rows[j]]
+        if path not in seen:
+            seen.add(path)
+            hits.append(_hit(table, int(rows[j]), scores[j]))
+            if len(hits) == k:
+                break
+    return hits
+
+
+def group_by_path(hits: list[Hit], k: int) -> list[Hit]:
+    """The best hit of each path, best first, at most ``k`` (``hits`` best first)."""
+    best: dict[str, Hit] = {}
+    for hit in hits:
+        if hit.path not in best or hit.score > best[hit.path].score:
+            best[hit.path] = hit
+    return sorted(best.values(), key=lambda h: -h.score)[:k]
+
+
+def exact_search(out: str | os.PathLike[str], queries: np.ndarray, k: int = 10,
+                 group_by: str | None = None) -> list[list[Hit]]:
+    """Top-``k`` rows by cosine similarity for each query vector ([q, dim]), best first;
+    ``group_by="path"``: the top ``k`` paths, each with its best row (e.g. a video's best frame)."""
     q = _unit(np.atleast_2d(np.asarray(queries, dtype=np.float32)))
     best: list[list[Hit]] = [[] for _ in range(len(q))]
     for _, table, rows, emb in load_embeddings(out):
         if not len(rows):
             continue
         scores = np.clip(q @ _unit(emb).T, -1.0, 1.0)  # [q, n]; rounding can step past +-1
+        if group_by == "path":
+            for i in range(len(q)):
+                best[i] = group_by_path(best[i] + _best_per_path(table, rows, scores[i], k), k)
+            continue
         kk = min(k, scores.shape[1])
         top = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
         for i in range(len(q)):
@@ -247,7 +295,7 @@ def index_search(out: str | os.PathLike[str], queries: np.ndarray, k: int = 10) 
         for key, d in zip(keys[i][: counts[i]], dist[i][: counts[i]]):
             s = int(np.searchsorted(starts, int(key), side="right") - 1)
             if s not in tables:
-                tables[s] = _read(Path(out) / meta["shards"][s][0], ("path", "window", "start", "end"))
+                tables[s] = _read(Path(out) / meta["shards"][s][0], ("path", *_PART_COLUMNS))
             hits.append(_hit(tables[s], int(key) - int(starts[s]), _cosine(1.0 - float(d))))
         results.append(hits)
     short = [i for i in range(len(q)) if int(counts[i]) < min(k, int(meta["size"]))]
@@ -299,23 +347,57 @@ def resolve_queries(out: str | os.PathLike[str], queries: Sequence[str], *, devi
 
 
 def search(out: str | os.PathLike[str], queries: Sequence[str], k: int = 10, *, method: str = "auto",
-           device: str | None = "auto", cache_dir: str | None = None) -> list[list[Hit]]:
+           device: str | None = "auto", cache_dir: str | None = None, group_by: str | None = None,
+           texts: Sequence[str] = ()) -> list[list[Hit]]:
     """Top-``k`` hits per query, scores clipped to [-1, 1]. ``method``: "exact", "index" (error if
     missing/stale), or "auto" (the index when fresh, else exact; a stale index gives a warning).
-    ``device`` embeds query files ("auto": CUDA when available); ``cache_dir``: see `resolve_queries`."""
+    ``device`` embeds query files ("auto": CUDA when available); ``cache_dir``: see `resolve_queries`.
+    ``group_by="path"``: the ``k`` best paths, each with its best row (a video's best frame).
+    ``texts``: text queries, embedded by the text tower of OUT's model (`featx.text.search`); each
+    query, file or text, is ranked on its own: the results are ``queries``' lists, then ``texts``'."""
     if k < 1:
         raise ConfigError(f"-k must be >= 1, got {k}")
-    _manifest(out)
+    if group_by not in (None, "path"):
+        raise ConfigError(f"group_by must be None or 'path', not {group_by!r}")
+    manifest = _manifest(out)
+    if not queries and not texts:
+        raise InputError("no query: give a file, a row's path or a text")
+    if texts:
+        from .text.search import check_text_search
+
+        check_text_search(out, manifest, cache_dir=cache_dir)
     _require_embeddings(out)
-    vectors = resolve_queries(out, queries, device=device, cache_dir=cache_dir)
+    parts = [resolve_queries(out, queries, device=device, cache_dir=cache_dir)] if queries else []
+    if texts:
+        from .text.search import text_queries
+
+        parts.append(text_queries(out, manifest, texts, device=device, cache_dir=cache_dir))
+    vectors = np.concatenate(parts)
     if method == "auto":
         state = index_state(out)
         if state == "stale":
             warnings.warn(f"{out}: the index is older than the shards; using exact search "
                           f"(rebuild with `featx index {out}`)", stacklevel=2)
         method = "index" if state == "fresh" else "exact"
+    if group_by is not None:
+        return _grouped_search(out, vectors, k, method)
     if method == "index":
         return index_search(out, vectors, k)
     if method == "exact":
         return exact_search(out, vectors, k)
     raise ConfigError(f"search method must be auto, exact or index, not {method!r}")
+
+
+def _grouped_search(out: str | os.PathLike[str], vectors: np.ndarray, k: int, method: str) -> list[list[Hit]]:
+    """`search` grouped by path: exact, or the index asked for more rows than ``k`` (many rows
+    share a path), answered exactly for a query where that still gives fewer than ``k`` paths."""
+    if method == "exact":
+        return exact_search(out, vectors, k, group_by="path")
+    if method != "index":
+        raise ConfigError(f"search method must be auto, exact or index, not {method!r}")
+    results = [group_by_path(hits, k) for hits in index_search(out, vectors, 16 * k)]
+    short = [i for i, hits in enumerate(results) if len(hits) < k]
+    if short:
+        for i, hits in zip(short, exact_search(out, vectors[short], k, group_by="path")):
+            results[i] = hits
+    return results

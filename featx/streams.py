@@ -32,7 +32,7 @@ try:  # POSIX: clear O_NONBLOCK after the checks; Windows has no FIFOs to guard 
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["open_source", "fetch_url", "read_capped", "is_url"]
+__all__ = ["open_source", "open_or_refuse", "fetch_url", "read_capped", "is_url"]
 
 _CHUNK = 1 << 16
 
@@ -72,6 +72,26 @@ def open_source(
             return src, label, False
         return io.BytesIO(read_capped(src.read, max_bytes, label, deadline=None)), label, True
     return None
+
+
+def open_or_refuse(
+    src: Any, what: str, timeout: float | None, max_bytes: int | None, allow_private: bool, *,
+    arrays: str, cannot: str,
+) -> tuple[IO[bytes], str, bool]:
+    """`open_source`, with an `InputError` for anything that is not a source.
+
+    ``arrays`` is the message for a NumPy array or torch tensor (already decoded data: say where
+    it goes instead); ``cannot`` the one for any other object, formatted with ``kind``, its type's name.
+    """
+    opened = open_source(src, what, timeout, max_bytes, allow_private=allow_private)
+    if opened is not None:
+        return opened
+    import numpy as np
+
+    kind = type(src).__name__
+    if isinstance(src, np.ndarray) or type(src).__module__.startswith("torch"):
+        raise InputError(arrays, source=f"<{kind}>")
+    raise InputError(cannot.format(kind=kind), source=f"<{kind}>")
 
 
 _KINDS = (

@@ -48,3 +48,19 @@ def tiny_checkpoint(tmp_path_factory):
         return made[kind]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def text_checkpoint(tmp_path_factory):
+    """``text_checkpoint("clip" | "siglip")`` -> folder of a tiny random full checkpoint with its
+    tokenizer (tests/text_checkpoints.py), built once per session."""
+    from .text_checkpoints import tiny_clip, tiny_siglip
+
+    made: dict[str, object] = {}
+
+    def get(kind: str):
+        if kind not in made:
+            made[kind] = {"clip": tiny_clip, "siglip": tiny_siglip}[kind](tmp_path_factory.mktemp(f"text_{kind}"))
+        return made[kind]
+
+    return get

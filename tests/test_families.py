@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from featx.errors import ConfigError
-from featx.families import AudioFamily, FamilySpec, ImageFamily, families, family_for, model_types, register_family
+from featx.families import (AudioFamily, FamilySpec, ImageFamily, TextFamily, families, family_for, model_types,
+                            register_family)
 from featx.models import EncoderModel, load_model
 from featx.pooling import POOLINGS, check_pool, default_pool
 from featx.registry import lookup
@@ -20,11 +21,14 @@ BUILT = ("vit", "deit", "dinov2", "clip", "clip_vision_model", "siglip_vision_mo
 
 @pytest.mark.parametrize("spec", families(), ids=lambda s: s.name)
 def test_spec_is_consistent(spec):
-    assert isinstance(spec, (ImageFamily, AudioFamily)) and spec.modality in ("image", "audio")
-    kind = "image_processor" if spec.modality == "image" else "feature_extractor"
-    assert lookup(kind, spec.processor).__name__ == spec.processor
+    assert isinstance(spec, (ImageFamily, AudioFamily, TextFamily)) and spec.modality in ("image", "audio", "text")
+    if spec.modality != "text":  # text families name the reference's tokenizer class
+        kind = "image_processor" if spec.modality == "image" else "feature_extractor"
+        assert lookup(kind, spec.processor).__name__ == spec.processor
     assert spec.default_pool in POOLINGS
-    assert set(spec.encoders) <= set(spec.model_types)
+    # a text family also runs the text tower of the full checkpoints whose image family names it
+    towers = {t for t in model_types() if family_for(t).text_tower(t) is spec}
+    assert set(spec.encoders) <= set(spec.model_types) | towers
     for model_type in spec.model_types:
         assert family_for(model_type) is spec
         cls = spec.encoder_class(model_type)
@@ -37,8 +41,11 @@ def test_spec_is_consistent(spec):
 
 def test_every_natively_run_type_has_a_checkpoint_test():
     natively = {t for s in families() for t in s.encoders}
-    # these are built by tests/models (test_vit_parity, test_clip_parity, _audio_fixtures)
-    assert natively - set(BUILT) == {"dinov2_with_registers", "siglip", "hubert"}
+    # these are built by tests/models (test_vit_parity, test_clip_parity, _audio_fixtures; the text
+    # towers by test_clip_text_parity)
+    assert natively - set(BUILT) == {"dinov2_with_registers", "siglip", "hubert", "clip_text_model",
+                                     "siglip_text_model",
+                                     "llava", "llava_next"}  # tests/models/test_llava*_parity.py
 
 
 @pytest.mark.parametrize("model_type", BUILT)

@@ -51,3 +51,20 @@ def test_audio_collate_pads_with_mask():
 def test_missing_column_is_named(vit):
     with pytest.raises(featx.InputError, match="pass key="):
         Collator(vit)([{"foo": 1}])
+
+
+@pytest.mark.parametrize("column", ["image", "img", "pixel_values"])
+def test_usual_image_column_names_are_found(vit, column):
+    """The column is guessed from featx.engine.inputs' one list (the data before its path)."""
+    images = _images(2)
+    rows = [{"path": f"{i}.png", column: im, "label": i} for i, im in enumerate(images)]
+    batch = Collator(vit)(rows)
+    torch.testing.assert_close(batch["pixel_values"], vit(images, return_tensors="pt").pixel_values)
+    assert batch["label"].tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("column", ["audio", "speech", "array"])
+def test_usual_audio_column_names_are_found(column):
+    fe = featx.Wav2Vec2FeatureExtractor(return_attention_mask=True)
+    rows = [{column: {"array": np.ones(n, np.float32), "sampling_rate": 16000}} for n in (100, 160)]
+    assert Collator(fe)(rows)["attention_mask"].sum(dim=1).tolist() == [100, 160]

@@ -24,6 +24,8 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from . import filters as _filters
+from . import frontends as _frontends
 from .filters import (
     hertz_to_mel,
     kaldi_mel_banks,
@@ -48,12 +50,7 @@ from .spectral import (
 )
 
 __all__ = [
-    "hertz_to_mel",
-    "mel_to_hertz",
-    "mel_filter_bank",
-    "kaldi_mel_banks",
-    "window_function",
-    "optimal_fft_length",
+    *_filters.__all__,
     "frame",
     "num_frames",
     "stft",
@@ -61,12 +58,21 @@ __all__ = [
     "power_to_db",
     "amplitude_to_db",
     "log_clamp",
-    "whisper_mel_filters",
-    "log_mel_whisper",
-    "fbank",
+    *_frontends.__all__,
     "zero_mean_unit_var",
 ]
 
+
+def _framing(
+    waveform: Array, frame_length: int, hop_length: int, fft_length: int | None, center: bool
+) -> tuple[torch.Tensor, tuple[int, ...], bool, int, int, int]:
+    """What `stft` and `mel_spectrogram` frame alike: the ``(rows, samples)`` tensor, the leading
+    axes, whether the input was NumPy, the FFT length, the centre padding and the frame count."""
+    t, was_numpy = _as_tensor(waveform)
+    fft_length = _fft_length(fft_length, frame_length)
+    x, lead = _batched(t)
+    pad = frame_length // 2 if center else 0
+    return x, lead, was_numpy, fft_length, pad, num_frames(x.shape[-1] + 2 * pad, frame_length, hop_length)
 
 
 def stft(
@@ -88,11 +94,7 @@ def stft(
     ``transformers.audio_utils.spectrogram``; ``center`` pads ``frame_length // 2`` on both sides
     (``pad_mode`` "reflect", "constant" or "edge").
     """
-    t, was_numpy = _as_tensor(waveform)
-    fft_length = _fft_length(fft_length, frame_length)
-    x, lead = _batched(t)
-    pad = frame_length // 2 if center else 0
-    n = num_frames(x.shape[-1] + 2 * pad, frame_length, hop_length)
+    x, lead, was_numpy, fft_length, pad, n = _framing(waveform, frame_length, hop_length, fft_length, center)
     w = _window_tensor(window, frame_length, x)
     if power is None:
         x = _center_pad(x, pad, pad_mode)
@@ -130,11 +132,7 @@ def mel_spectrogram(
     """
     if log_mel not in (None, "log", "log10", "dB"):
         raise InputError(f"log_mel must be None, 'log', 'log10' or 'dB', not {log_mel!r}", source="log_mel")
-    t, was_numpy = _as_tensor(waveform)
-    fft_length = _fft_length(fft_length, frame_length)
-    x, lead = _batched(t)
-    pad = frame_length // 2 if center else 0
-    n = num_frames(x.shape[-1] + 2 * pad, frame_length, hop_length)
+    x, lead, was_numpy, fft_length, pad, n = _framing(waveform, frame_length, hop_length, fft_length, center)
     mel = torch.as_tensor(mel_filters).to(device=x.device, dtype=x.dtype)
     if mel.shape[0] != fft_length // 2 + 1:
         raise InputError(

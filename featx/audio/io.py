@@ -16,7 +16,7 @@ from typing import IO, Any, NamedTuple
 import numpy as np
 
 from ..errors import DependencyError, InputError
-from ..streams import open_source
+from ..streams import open_or_refuse
 from .decode import Sink, decode_pyav, decode_soundfile
 
 __all__ = ["Audio", "load_audio", "resample", "DEFAULT_MAX_DURATION_S", "DEFAULT_MAX_BYTES"]
@@ -101,19 +101,11 @@ def _open_source(
     src: Any, timeout: float | None, max_bytes: int | None, allow_private: bool = True
 ) -> tuple[IO[bytes], str, bool]:
     """A seekable binary stream for ``src``, a label naming it, and whether we must close it."""
-    opened = open_source(src, "audio file", timeout, max_bytes, allow_private=allow_private)
-    if opened is not None:
-        return opened
-    if isinstance(src, np.ndarray) or type(src).__module__.startswith("torch"):
-        raise InputError(
-            "load_audio decodes files, bytes and URLs; an array is already a waveform: pass it to "
-            "the extractor with its sampling_rate (featx.audio.io.resample changes the rate)",
-            source=f"<{type(src).__name__}>",
-        )
-    raise InputError(
-        f"cannot load audio from a {type(src).__name__}; expected a path, bytes, a binary file "
-        "object or an http(s) URL",
-        source=f"<{type(src).__name__}>",
+    return open_or_refuse(
+        src, "audio file", timeout, max_bytes, allow_private,
+        arrays="load_audio decodes files, bytes and URLs; an array is already a waveform: pass it to "
+        "the extractor with its sampling_rate (featx.audio.io.resample changes the rate)",
+        cannot="cannot load audio from a {kind}; expected a path, bytes, a binary file object or an http(s) URL",
     )
 
 

@@ -8,4 +8,4 @@ state modules and only replaces the scheduling loop.
 from __future__ import annotations
 
 __all__ = ["bookkeeping", "budget", "codec", "interrupts", "jobs", "local", "lock", "pools", "progress", "ray_data", "ray_engine",
-           "inputs", "state", "stream", "workers", "writer"]
+           "inputs", "shards", "state", "stream", "workers", "writer"]

@@ -71,12 +71,15 @@ class Input:
 
 def extensions_for(modality: str, override: Iterable[str] | None = None) -> frozenset[str] | None:
     """The file extensions a folder walk or glob keeps; ``override=["*"]`` keeps every file."""
+    from ..text.lines import TEXT_EXTENSIONS, LineFiles  # text: files read one input per line
+
     if override:
         items = [e.strip().lower() for e in override if e.strip()]
         if "*" in items:
             return None
-        return frozenset(e if e.startswith(".") else "." + e for e in items)
-    return {"image": IMAGE_EXTENSIONS, "audio": AUDIO_EXTENSIONS}.get(modality)
+        picked = frozenset(e if e.startswith(".") else "." + e for e in items)
+        return LineFiles(picked) if modality == "text" else picked
+    return {"image": IMAGE_EXTENSIONS, "audio": AUDIO_EXTENSIONS, "text": TEXT_EXTENSIONS}.get(modality)
 
 
 def path_key(path: str) -> str:
@@ -188,7 +191,13 @@ def iter_inputs(
 ) -> Iterator[Input]:
     """Expand input specs lazily, in order. Files named explicitly are always kept; folder walks and
     globs keep only ``extensions`` (None keeps all). Paths listed in ``@list`` files are kept as
-    written (a missing one becomes an error row when decoded)."""
+    written (a missing one becomes an error row when decoded). With text extensions
+    (`featx.text.lines.LineFiles`) each text file gives one input per line."""
+    from ..text.lines import LineFiles, expand_lines
+
+    if isinstance(extensions, LineFiles):
+        yield from expand_lines(iter_inputs(specs, column=column, extensions=frozenset(extensions)), extensions)
+        return
     for spec in specs:
         if spec.startswith("@"):
             yield from _iter_list_file(spec[1:], column=column)
@@ -340,9 +349,10 @@ def _parquet_rows(path: str) -> int:
     return int(pq.ParquetFile(path).metadata.num_rows)
 
 
-# The one list of column names that hold inputs: where an input is, and the input itself.
+# The one list of column names that hold inputs: where an input is, and the input itself (also
+# under the other names 🤗 datasets give images and audio: img, pixel_values, speech, array).
 LOCATOR_COLUMNS = ("path", "file", "filename", "url")
-DATA_COLUMNS = ("bytes", "image", "audio")
+DATA_COLUMNS = ("bytes", "image", "img", "pixel_values", "audio", "speech", "array")
 
 
 def guess_source_column(names: Sequence[str], *, data_first: bool = False) -> str | None:

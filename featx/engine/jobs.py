@@ -10,7 +10,6 @@ distributed one (e.g. Ray) share jobs, so both write the same layout.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from typing import Any, Protocol
 
@@ -18,9 +17,13 @@ import numpy as np
 
 from ..errors import ConfigError, FeatxError, InputError, error_text
 from ..hub import recorded_source
+from .parts import AUDIO_WINDOWS, ROW_PREFIX, Parts
 from .workers import Prepared
 
-__all__ = ["Job", "EmbedJob", "FeaturesJob", "error_text", "embedder_from_manifest"]
+__all__ = ["Job", "EmbedJob", "FeaturesJob", "error_text", "embedder_from_manifest", "DAMAGE_KEY"]
+
+#: prepared-array key of an input kept in part (a damaged video): the error text, a 0-d string array
+DAMAGE_KEY = ROW_PREFIX + "error"
 
 
 class Job(Protocol):
@@ -45,32 +48,40 @@ def _version() -> str:
 
 
 class EmbedJob:
-    """Embeddings of one model: one row per input, or per audio window with ``windows=True``."""
+    """Embeddings of one model: one row per input, or one per part of it (``parts``: audio windows,
+    video frames, image tiles; see `featx.engine.parts`). ``windows=True`` is ``parts=AUDIO_WINDOWS``."""
 
     kind = "embeddings"
 
     def __init__(self, embedder: Any, *, dtype: str = "auto", processor_options: dict[str, Any] | None = None,
                  batch_size: int = 16, windows: bool = False, fmt: str = "parquet",
                  npy_dtype: str = "float32", hub_options: dict[str, Any] | None = None,
-                 allow_private_urls: bool | None = None) -> None:
+                 allow_private_urls: bool | None = None, parts: Parts | None = None, preparer: Any = None,
+                 manifest_extra: dict[str, Any] | None = None) -> None:
         """``hub_options`` (e.g. ``cache_dir``) are for engines that load the model again elsewhere.
+        ``preparer``: what prepares the inputs instead of the embedder (e.g. a video's frames,
+        `featx.video.preparer`); ``manifest_extra``: more identity settings for the manifest.
         ``allow_private_urls``: whether URL inputs may point at loopback/private/link-local/
         multicast/reserved addresses (None: the embedder's setting, by default yes)."""
         if windows and embedder.modality != "audio":
             raise ConfigError("--windows applies to audio models only")
-        if windows and embedder.pool == "none":
-            raise ConfigError("--windows needs a pooled embedding; use --pool cls|mean|pooler")
+        if windows:
+            parts = AUDIO_WINDOWS
+        if parts is not None and embedder.pool == "none":
+            raise ConfigError(f"one row per {parts.name[:-1]} needs a pooled embedding; use --pool cls|mean|pooler")
         if fmt == "npy" and embedder.pool == "none":
             raise ConfigError("--format npy needs one vector per row; token embeddings (--pool none) "
                               "have no fixed shape: use --format parquet")
         if allow_private_urls is not None and allow_private_urls != embedder.allow_private_urls:
             embedder = embedder.with_options(allow_private_urls=allow_private_urls)
         self.embedder = embedder
-        self.preparer = embedder
+        self.preparer = preparer if preparer is not None else embedder
+        self.manifest_extra = dict(manifest_extra or {})
         self.dtype = str(dtype)
         self.processor_options = dict(processor_options or {})
         self.batch_size = batch_size
-        self.windows = windows
+        self.parts = parts
+        self.windows = parts is AUDIO_WINDOWS
         self.fmt = fmt
         self.npy_dtype = npy_dtype
         self.hub_options = dict(hub_options or {})
@@ -97,6 +108,11 @@ class EmbedJob:
             "windows": self.windows,
             "format": self.fmt,
             "npy_dtype": self.npy_dtype if self.fmt == "npy" else None,
+            # only where not torch, so that older outputs still resume
+            **({"backend": e.backend} if getattr(e, "backend", "torch") != "torch" else {}),
+            # only for parts other than audio windows, so that older outputs still resume
+            **({"parts": self.parts.name} if self.parts is not None and not self.windows else {}),
+            **self.manifest_extra,
         }
 
     def schema(self) -> Any:
@@ -106,9 +122,8 @@ class EmbedJob:
         embedding = pa.list_(vector) if self.embedder.pool == "none" else vector
         fields = [pa.field("path", pa.string()), pa.field("embedding", embedding),
                   pa.field("error", pa.string())]
-        if self.windows:
-            fields += [pa.field("window", pa.int32()), pa.field("start", pa.int64()),
-                       pa.field("end", pa.int64())]
+        if self.parts is not None:
+            fields += self.parts.arrow_fields()
         return pa.schema(fields)
 
     def npy_columns(self) -> dict[str, np.dtype]:
@@ -122,7 +137,8 @@ class EmbedJob:
             if p.error is not None:
                 out[i] = [self._error_row(p, p.error)]
         if ok:
-            outcomes = self.embedder.embed_outcomes([batch[i].arrays for i in ok], self.batch_size, self.windows)
+            outcomes = self.embedder.embed_outcomes([batch[i].arrays for i in ok], self.batch_size,
+                                                   self.parts is not None)
             for i, outcome in zip(ok, outcomes):
                 failed = isinstance(outcome, BaseException)
                 out[i] = [self._error_row(batch[i], outcome)] if failed else self._ok_rows(batch[i], outcome)
@@ -142,15 +158,16 @@ class EmbedJob:
     def _ok_rows(self, p: Prepared, vec: np.ndarray) -> list[dict[str, Any]]:
         if not np.isfinite(vec).all():
             return [self._error_row(p, InputError("the model produced non-finite values", source=p.input.key))]
-        if not self.windows:
-            return [{"path": p.input.key, "embedding": vec}]
-        offsets = p.arrays.get("offsets")
-        return [
-            {"path": p.input.key, "embedding": vec[w], "window": w,
-             "start": int(offsets[w][0]) if offsets is not None else None,
-             "end": int(offsets[w][1]) if offsets is not None else None}
-            for w in range(vec.shape[0])
-        ]
+        if self.parts is None:
+            rows = [{"path": p.input.key, "embedding": vec}]
+        else:
+            rows = [{"path": p.input.key, "embedding": vec[i], **self.parts.columns(p.arrays, i)}
+                    for i in range(vec.shape[0])]
+        damage = p.arrays.get(DAMAGE_KEY) if isinstance(p.arrays, dict) else None
+        if damage is not None:  # kept in part (a damaged video): its rows flagged, then its error row
+            text = str(np.asarray(damage))
+            rows = [{**r, "error": text} for r in rows] + [{"path": p.input.key, "embedding": None, "error": text}]
+        return rows
 
     @staticmethod
     def _error_row(p: Prepared, exc: BaseException) -> dict[str, Any]:
@@ -168,43 +185,27 @@ def embedder_from_manifest(manifest: dict[str, Any], *, device: str | None = Non
     hub = {"cache_dir": cache_dir} if cache_dir else {}
     return Embedder(manifest["model"], pool=manifest["pool"], normalize=manifest["normalize"],
                     dtype=manifest.get("dtype", "auto"), device=device, revision=manifest.get("revision"),
-                    **hub, **manifest.get("processor_options", {}))
+                    backend=manifest.get("backend", "torch"), **hub, **manifest.get("processor_options", {}))
 
 
 class _FeaturePreparer:
-    """Decode + preprocess one input with a processor alone (picklable for worker processes)."""
+    """Decode + preprocess one input with a processor alone (picklable for worker processes), on
+    its modality's family spec (`featx.families.spec.FamilySpec.prepare_whole`)."""
 
     def __init__(self, processor: Any, allow_private_urls: bool = True) -> None:
+        from ..families import modality_family
+
         self.processor = processor
         self.modality = "audio" if getattr(type(processor), "type_key", "") == "feature_extractor_type" else "image"
+        self.family = modality_family(self.modality)
         self.allow_private_urls = allow_private_urls
 
     def prepare(self, src: Any, *, budget: Any = None) -> dict[str, np.ndarray]:
         """``budget``: a shared `featx.engine.budget.PixelBudget`, held from decode to the end of
         preprocessing."""
-        with budget.hold() if budget is not None and self.modality == "image" else contextlib.nullcontext() as hold:
-            if self.modality == "image":
-                from ..image.io import load_image
-
-                data: Any = load_image(src, allow_private_urls=self.allow_private_urls, pixel_budget=hold)
-                kwargs: dict[str, Any] = {}
-            else:
-                from ..audio import load_audio
-
-                rate = int(self.processor.sampling_rate)
-                data = load_audio(src, sampling_rate=rate, allow_private_urls=self.allow_private_urls)
-                data = data[0] if isinstance(data, tuple) else data
-                kwargs = {"sampling_rate": rate}
-            try:
-                out = self.processor(data, return_tensors="np", **kwargs)
-            except FeatxError:
-                raise
-            except Exception as exc:
-                raise InputError(f"preprocessing failed: {exc}", source=src if isinstance(src, str) else None) from exc
-            del data
+        out = self.family.prepare_whole(self.processor, src, budget=budget, allow_private_urls=self.allow_private_urls)
         arrays = {}
-        for key, value in out.items():
-            array = np.asarray(value)
+        for key, array in out.items():
             if array.dtype == object or not array.size:
                 continue
             arrays[key] = array[0] if array.ndim and array.shape[0] == 1 else array

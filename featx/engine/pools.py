@@ -25,7 +25,7 @@ import pickle
 import queue
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any, Protocol
 
@@ -99,10 +99,20 @@ class _QueuePool:
     def _serve(self, target: Callable[..., None], prefix: str, workers: int) -> None:
         self._tasks: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._closed = False
-        self._threads = [threading.Thread(target=target, args=(i,), name=f"{prefix}-{i}", daemon=True)
+        self._threads = [threading.Thread(target=_marked(target), args=(i,), name=f"{prefix}-{i}", daemon=True)
                          for i in range(workers)]
         for thread in self._threads:
             thread.start()
+
+    def _started(self) -> Iterator[tuple[Future[Any], Any]]:
+        """``(future, src)`` of each queued task this thread now runs (cancelled ones are
+        skipped), until `_drain` tells the thread to stop."""
+        while True:
+            task = self._tasks.get()
+            if task is None:
+                return
+            if task[0].set_running_or_notify_cancel():
+                yield task
 
     def submit(self, src: Any) -> Future[Any]:
         if self._closed:
@@ -118,6 +128,17 @@ class _QueuePool:
             self._tasks.put(None)
 
 
+def _marked(target: Callable[..., None]) -> Callable[..., None]:
+    """``target`` run in a thread marked as a pool's: it keeps the cores busy with other inputs."""
+    def run(*args: Any) -> None:
+        from ..image.resample import mark_pool_thread
+
+        mark_pool_thread()
+        target(*args)
+
+    return run
+
+
 class ThreadPool(_QueuePool):
     """``workers`` daemon threads calling ``preparer.prepare`` (see the module docstring)."""
 
@@ -126,13 +147,7 @@ class ThreadPool(_QueuePool):
         self._serve(self._work, "featx-prep", workers)
 
     def _work(self, _slot: int) -> None:
-        while True:
-            task = self._tasks.get()
-            if task is None:
-                return
-            fut, src = task
-            if not fut.set_running_or_notify_cancel():
-                continue
+        for fut, src in self._started():
             try:
                 result = self._prepare(src)
             except BaseException as exc:  # noqa: BLE001 - handed to the waiting consumer
@@ -265,13 +280,7 @@ class ProcessPool(_QueuePool):
     def _slot(self, slot: int) -> None:
         proc = conn = None
         try:
-            while True:
-                task = self._tasks.get()
-                if task is None:
-                    return
-                fut, src = task
-                if not fut.set_running_or_notify_cancel():
-                    continue
+            for fut, src in self._started():
                 try:
                     for _attempt in range(2):  # a process found dead while idle is replaced, not blamed
                         if proc is None or proc.exitcode is not None:

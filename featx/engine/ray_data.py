@@ -23,6 +23,8 @@ from ..errors import ConfigError, InputError, error_text, require
 from .codec import pack, unpack
 from .inputs import DATA_COLUMNS, LOCATOR_COLUMNS, guess_source_column
 
+# The public names, re-exported as `featx.ray`; `prepare_each` and `actor_embedder` are for the
+# ``--engine ray`` job (`featx.engine.ray_engine`), which imports them by name.
 __all__ = [
     "embed",
     "weightless_embedder",
@@ -33,8 +35,6 @@ __all__ = [
     "source_values",
     "pick_column",
     "SOURCE_COLUMNS",
-    "prepare_each",
-    "actor_embedder",
 ]
 
 # Columns searched, in order, for the input when ``column`` is not given: the data first
@@ -210,8 +210,11 @@ def actor_embedder(light: Any, *, dtype: str, device: str, hub: dict[str, Any]) 
     from ..hub import recorded_source
 
     hub = {k: v for k, v in hub.items() if k != "revision"}
-    return Embedder(recorded_source(light.model_id), pool=light.pool, normalize=light.normalize, dtype=dtype,
-                    device=device, processor=light.processor, revision=light.revision, **hub)
+    # the driver's class (a text tower's embedder loads the text tower)
+    make = type(light) if isinstance(light, Embedder) else Embedder
+    return make(recorded_source(light.model_id), pool=light.pool, normalize=light.normalize, dtype=dtype,
+                    device=device, processor=light.processor, revision=light.revision,
+                backend=getattr(light, "backend", "torch"), **hub)
 
 
 class _EmbedActor:

@@ -94,8 +94,14 @@ def _prepare_task(table: Any, preparer: Any) -> Any:
 
     columns = [table.column(n).to_pylist() for n in ("key", "src", "data")]
     sources = [data if data is not None else src for _, src, data in zip(*columns)]
+    # inputs known to fail before decoding (a folder that cannot be listed, a text line that is
+    # not UTF-8) keep their error and are not prepared
+    known = table.column("error").to_pylist() if "error" in table.column_names else [None] * len(sources)
+    todo = [i for i, e in enumerate(known) if e is None]
+    outcomes = dict(zip(todo, prepare_each(preparer, [sources[i] for i in todo])))
     out = []
-    for key, (arrays, error) in zip(columns[0], prepare_each(preparer, sources)):
+    for i, key in enumerate(columns[0]):
+        arrays, error = outcomes.get(i, (None, known[i]))
         item = Input(key, "")  # the source is not needed past this point
         failure = None if error is None else _Failed(error)
         out.append(_pack_prepared(Prepared(item, arrays=arrays, error=failure)))
@@ -158,15 +164,17 @@ def _blocks(items: Iterable[Input], first_rows: int) -> Iterator[Any]:
     keys: list[str] = []
     srcs: list[str | None] = []
     datas: list[bytes | None] = []
+    errors: list[str | None] = []
     nbytes = 0
     made = 0
 
     def table() -> Any:
         return pa.table({"key": pa.array(keys, pa.string()), "src": pa.array(srcs, pa.string()),
-                         "data": pa.array(datas, pa.large_binary())})
+                         "data": pa.array(datas, pa.large_binary()), "error": pa.array(errors, pa.string())})
 
     for item in items:
         keys.append(item.key)
+        errors.append(item.error)
         is_bytes = isinstance(item.src, bytes)
         srcs.append(None if is_bytes else item.src)
         datas.append(item.src if is_bytes else None)
@@ -175,7 +183,7 @@ def _blocks(items: Iterable[Input], first_rows: int) -> Iterator[Any]:
         limit = min(_MAX_BLOCK_ROWS, max(first_rows, made // 64))
         if len(keys) >= limit or nbytes >= _MAX_BLOCK_BYTES:
             yield table()
-            keys, srcs, datas, nbytes = [], [], [], 0
+            keys, srcs, datas, errors, nbytes = [], [], [], [], 0
     if keys:
         yield table()
 

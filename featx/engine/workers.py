@@ -22,7 +22,7 @@ from typing import Any
 from .budget import PixelBudget
 from .pools import WorkerPool, WorkerStartError, make_pool
 from .inputs import Input
-from .state import KeySet
+from .shards import KeySet
 
 __all__ = ["Prepared", "FeedStats", "prefetch", "prepare_only", "batched", "unique_inputs"]
 

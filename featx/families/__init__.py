@@ -11,15 +11,18 @@ import pkgutil
 from typing import Any
 
 from ..errors import ConfigError
-from .spec import AudioFamily, FamilySpec, ImageFamily, audio_input, check_kind, describe_source
+from .spec import AudioFamily, FamilySpec, ImageFamily, TextFamily, audio_input, check_kind, describe_source
 
 __all__ = [
     "FamilySpec",
     "ImageFamily",
     "AudioFamily",
+    "TextFamily",
     "register_family",
+    "text_family_for",
     "family_for",
     "family_of_model",
+    "modality_family",
     "families",
     "model_types",
     "encoder_types",
@@ -82,12 +85,30 @@ def family_for(model_type: Any) -> FamilySpec:
     return spec
 
 
+def text_family_for(model_type: Any, source: str = "this checkpoint") -> TextFamily:
+    """The text tower's family of a ``config.json`` model type (a full image-text checkpoint or a
+    text-only one); `ConfigError` "... has no text tower" for any other."""
+    spec = family_for(model_type)
+    tower = spec.text_tower(model_type)
+    if tower is None:
+        with_text = [t for t in model_types() if family_for(t).text_tower(t) is not None]
+        raise ConfigError(f"{source} (model_type {model_type!r}) has no text tower; text needs a checkpoint "
+                          f"with one (model_type {', '.join(with_text)})")
+    return tower
+
+
 # Models without a family of their own (the transformers fallback) are prepared like any of
 # their modality: one image, or audio in 30 s windows with the processor's defaults.
 _GENERIC = {
     "image": ImageFamily(name="image", model_types=(), processor=""),
     "audio": AudioFamily(name="audio", model_types=(), processor=""),
 }
+
+
+def modality_family(modality: str) -> FamilySpec:
+    """The generic spec of ``"image"`` or ``"audio"``: how an input of that modality is prepared
+    when no family says more (a processor alone, the transformers fallback)."""
+    return _GENERIC[modality]
 
 
 def family_of_model(model: Any) -> FamilySpec:

@@ -3,7 +3,7 @@
 Imported lazily (numba takes a noticeable fraction of a second to import). An image is a 2-D array
 with one word per pixel: uint8 for 1 channel, uint16 for 2, uint32 for 4 (3-channel images are
 padded to 4 by `featx.image.resample`, as Pillow stores them). Coefficients come from
-`featx.image.resample.pil_coeffs` (Pillow's ``precompute_coeffs`` + ``normalize_coeffs_8bpc``).
+`featx.image.pil_coeffs.pil_coeffs` (Pillow's ``precompute_coeffs`` + ``normalize_coeffs_8bpc``).
 
 Every output byte is Pillow's ``clip8((2**21 + sum(pixel * k_int)) >> 22)`` with int32 sums: the
 same integers, so the result cannot differ from Pillow's. The speed comes from the memory layout:
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import sys
 import threading
 from collections.abc import Callable
@@ -43,26 +42,15 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from ..cache import CACHE_ENV, user_cache_root
+
 __all__ = ["resample_rows", "premultiply", "unpremultiply", "rgb_to_rgbx", "rgbx_to_rgb", "LANES", "cache_dir",
            "CACHE_ENV"]
 
 LANES = 256  # bytes per transposed band row: 256 // channels image rows per band
-CACHE_ENV = "FEATX_CACHE_DIR"
 
 
 # ---- the on-disk cache of compiled kernels -------------------------------------------------------
-def _user_cache_root() -> Path:
-    """featx's per-user cache folder: FEATX_CACHE_DIR, else the platform's user cache folder + featx."""
-    override = os.environ.get(CACHE_ENV)
-    if override:
-        return Path(override).expanduser()
-    if sys.platform == "win32":
-        return Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "featx" / "Cache"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Caches" / "featx"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "featx"
-
-
 def _source_hash() -> str:
     with open(__file__, "rb") as fh:
         return hashlib.sha256(fh.read()).hexdigest()[:16]
@@ -74,7 +62,7 @@ _SOURCE_STAMP = _source_hash()
 def cache_dir() -> Path:
     """Where the compiled kernels of this featx version are cached (`_kernel` reads it when a
     kernel is defined, i.e. at import)."""
-    return _user_cache_root() / "numba" / f"numba{numba.__version__}-{_SOURCE_STAMP}"
+    return user_cache_root() / "numba" / f"numba{numba.__version__}-{_SOURCE_STAMP}"
 
 
 _announce_lock = threading.Lock()
@@ -316,62 +304,66 @@ def resample_rows(src, horizontal_first, xs, xc, xk, ys, yc, yk, o0, o1, out):  
     return out
 
 
-@_kernel
-def premultiply(src, cs):  # noqa: ANN001, ANN201
-    """A copy with the colour channels multiplied by the last (alpha) channel, as Pillow's RGBA->RGBa."""
-    out = np.empty_like(src)
+@njit(inline="always")  # inlined: ``divide`` is a constant in each kernel, so its branch goes
+def _alpha_pass(src, out, cs, divide):  # noqa: ANN001, ANN202
+    """Pillow's RGBA<->RGBa on pixels of ``cs`` bytes, alpha last: multiply the colours by alpha into
+    ``out`` (``divide=False``), or divide them by it in place (``divide=True``, ``out`` is ``src``:
+    ``min(255, 255 * c // a)``; pixels with alpha 0 or 255 stay as they are)."""
     height, row = src.shape
     for y in range(height):
         s = src[y]
         d = out[y]
         for p in range(0, row, cs):
             alpha = np.uint32(s[p + cs - 1])
-            for c in range(cs - 1):
-                tmp = np.uint32(s[p + c]) * alpha + np.uint32(128)
-                d[p + c] = ((tmp >> 8) + tmp) >> 8
-            d[p + cs - 1] = s[p + cs - 1]
+            if divide:
+                if alpha != 0 and alpha != 255:
+                    for c in range(cs - 1):
+                        v = (np.uint32(255) * np.uint32(s[p + c])) // alpha
+                        d[p + c] = 255 if v > 255 else v
+            else:
+                for c in range(cs - 1):
+                    tmp = np.uint32(s[p + c]) * alpha + np.uint32(128)
+                    d[p + c] = ((tmp >> 8) + tmp) >> 8
+                d[p + cs - 1] = s[p + cs - 1]
     return out
+
+
+@_kernel
+def premultiply(src, cs):  # noqa: ANN001, ANN201
+    """A copy with the colour channels multiplied by the last (alpha) channel, as Pillow's RGBA->RGBa."""
+    return _alpha_pass(src, np.empty_like(src), cs, False)
 
 
 @_kernel
 def unpremultiply(img, cs):  # noqa: ANN001, ANN201
     """In place: divide the colour channels by alpha, as Pillow's RGBa->RGBA (``min(255, 255 * c // a)``)."""
-    height, row = img.shape
+    return _alpha_pass(img, img, cs, True)
+
+
+@njit(inline="always")  # inlined with constant pixel sizes (constant strides: vectorized)
+def _repack(src, out, s_cs, d_cs):  # noqa: ANN001, ANN202
+    """``(H, s_cs * W)`` bytes to ``(H, d_cs * W)``: the first ``min(s_cs, d_cs)`` bytes of each pixel,
+    then padding bytes of 255."""
+    height, row = src.shape
+    keep = min(s_cs, d_cs)
     for y in range(height):
-        d = img[y]
-        for p in range(0, row, cs):
-            alpha = np.uint32(d[p + cs - 1])
-            if alpha != 0 and alpha != 255:
-                for c in range(cs - 1):
-                    v = (np.uint32(255) * np.uint32(d[p + c])) // alpha
-                    d[p + c] = 255 if v > 255 else v
-    return img
+        s = src[y]
+        d = out[y]
+        for x in range(row // s_cs):
+            for c in range(keep):
+                d[d_cs * x + c] = s[s_cs * x + c]
+            for c in range(keep, d_cs):
+                d[d_cs * x + c] = 255
+    return out
 
 
 @_kernel
 def rgb_to_rgbx(src, out):  # noqa: ANN001, ANN201
-    """``(H, 3W)`` bytes to ``(H, 4W)``: add a padding byte per pixel (constant strides: vectorized)."""
-    height, row = src.shape
-    for y in range(height):
-        s = src[y]
-        d = out[y]
-        for x in range(row // 3):
-            d[4 * x] = s[3 * x]
-            d[4 * x + 1] = s[3 * x + 1]
-            d[4 * x + 2] = s[3 * x + 2]
-            d[4 * x + 3] = 255
-    return out
+    """``(H, 3W)`` bytes to ``(H, 4W)``: add a padding byte per pixel."""
+    return _repack(src, out, 3, 4)
 
 
 @_kernel
 def rgbx_to_rgb(src, out):  # noqa: ANN001, ANN201
     """``(H, 4W)`` bytes to ``(H, 3W)``: drop the padding byte of each pixel."""
-    height, row = src.shape
-    for y in range(height):
-        s = src[y]
-        d = out[y]
-        for x in range(row // 4):
-            d[3 * x] = s[4 * x]
-            d[3 * x + 1] = s[4 * x + 1]
-            d[3 * x + 2] = s[4 * x + 2]
-    return out
+    return _repack(src, out, 4, 3)

@@ -14,7 +14,7 @@ import warnings
 from typing import IO, TYPE_CHECKING, Any, Union
 
 from ..errors import InputError
-from ..streams import open_source
+from ..streams import open_or_refuse
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image as PILImage
@@ -94,21 +94,12 @@ def _open_source(
     src: Any, timeout: float | None, max_bytes: int | None, allow_private: bool = True
 ) -> tuple[IO[bytes], str, bool]:
     """A binary stream for ``src``, a label naming it, and whether we opened it (and must close it)."""
-    opened = open_source(src, "image file", timeout, max_bytes, allow_private=allow_private)
-    if opened is not None:
-        return opened
-    import numpy as np
-
-    if isinstance(src, np.ndarray) or type(src).__module__.startswith("torch"):
-        raise InputError(
-            "load_image decodes files, bytes, URLs and PIL images; pass arrays and tensors straight "
-            "to the processor (with input_data_format if their layout is ambiguous)",
-            source=f"<{type(src).__name__}>",
-        )
-    raise InputError(
-        f"cannot load an image from a {type(src).__name__}; expected a path, bytes, a file object, "
-        "an http(s) URL or a PIL image",
-        source=f"<{type(src).__name__}>",
+    return open_or_refuse(
+        src, "image file", timeout, max_bytes, allow_private,
+        arrays="load_image decodes files, bytes, URLs and PIL images; pass arrays and tensors straight "
+        "to the processor (with input_data_format if their layout is ambiguous)",
+        cannot="cannot load an image from a {kind}; expected a path, bytes, a file object, an http(s) URL "
+        "or a PIL image",
     )
 
 

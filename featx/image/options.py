@@ -16,13 +16,18 @@ from ..errors import ConfigError, FeatxError, InputError
 from .layout import parse_resample, resample_option
 from .validation import CONFIG_FILE, STAT_LENGTHS, check_image_options, check_side
 
-__all__ = [
+#: the mean/std presets' names (`featx.image.processors` re-exports them)
+STAT_PRESETS = (
     "IMAGENET_STANDARD_MEAN",
     "IMAGENET_STANDARD_STD",
     "IMAGENET_DEFAULT_MEAN",
     "IMAGENET_DEFAULT_STD",
     "OPENAI_CLIP_MEAN",
     "OPENAI_CLIP_STD",
+)
+__all__ = [
+    *STAT_PRESETS,
+    "STAT_PRESETS",
     "Plan",
     "SIZE_KEYS",
     "HEIGHT_WIDTH",

@@ -42,6 +42,7 @@ from .options import (
     OPENAI_CLIP_MEAN,
     OPENAI_CLIP_STD,
     SIZE_KEYS,
+    STAT_PRESETS,
     Plan,
     merge_options,
     normalize_image_options,
@@ -54,6 +55,7 @@ from .torch_route import assemble_torch, torch_device
 from .torch_route import wants_torch as _wants_torch
 
 __all__ = [
+    "field_default",
     "BaseImageProcessor",
     "ViTImageProcessor",
     "DeiTImageProcessor",
@@ -62,18 +64,14 @@ __all__ = [
     "ConvNextImageProcessor",
     "SiglipImageProcessor",
     "size_dict",
-    "IMAGENET_STANDARD_MEAN",
-    "IMAGENET_STANDARD_STD",
-    "IMAGENET_DEFAULT_MEAN",
-    "IMAGENET_DEFAULT_STD",
-    "OPENAI_CLIP_MEAN",
-    "OPENAI_CLIP_STD",
+    *STAT_PRESETS,
 ]
 
 SizeKeys = tuple[frozenset[str], ...]
 
 
-def _default(value: Any) -> Any:
+def field_default(value: Any) -> Any:
+    """A dataclass field defaulting to a fresh copy of ``value`` (a dict or list option)."""
     return field(default_factory=lambda: copy.deepcopy(value))
 
 
@@ -227,7 +225,7 @@ class ViTImageProcessor(BaseImageProcessor):
     """ViT: 224x224 bilinear, mean/std 0.5."""
 
     do_resize: bool | None = True
-    size: dict[str, int] | None = _default({"height": 224, "width": 224})
+    size: dict[str, int] | None = field_default({"height": 224, "width": 224})
     resample: PILImageResampling | int | None = PILImageResampling.BILINEAR
     do_rescale: bool | None = True
     do_normalize: bool | None = True
@@ -240,10 +238,10 @@ class ViTImageProcessor(BaseImageProcessor):
 class DeiTImageProcessor(ViTImageProcessor):
     """DeiT: 256x256 bicubic, then a 224x224 centre crop."""
 
-    size: dict[str, int] | None = _default({"height": 256, "width": 256})
+    size: dict[str, int] | None = field_default({"height": 256, "width": 256})
     resample: PILImageResampling | int | None = PILImageResampling.BICUBIC
     do_center_crop: bool | None = True
-    crop_size: dict[str, int] | None = _default({"height": 224, "width": 224})
+    crop_size: dict[str, int] | None = field_default({"height": 224, "width": 224})
 
 
 @register("image_processor")
@@ -252,10 +250,10 @@ class CLIPImageProcessor(BaseImageProcessor):
     """CLIP: shortest edge 224 bicubic, 224x224 centre crop, OpenAI mean/std, RGB conversion."""
 
     do_resize: bool | None = True
-    size: dict[str, int] | None = _default({"shortest_edge": 224})
+    size: dict[str, int] | None = field_default({"shortest_edge": 224})
     resample: PILImageResampling | int | None = PILImageResampling.BICUBIC
     do_center_crop: bool | None = True
-    crop_size: dict[str, int] | None = _default({"height": 224, "width": 224})
+    crop_size: dict[str, int] | None = field_default({"height": 224, "width": 224})
     do_rescale: bool | None = True
     do_normalize: bool | None = True
     image_mean: float | tuple[float, ...] | None = tuple(OPENAI_CLIP_MEAN)
@@ -287,7 +285,7 @@ class SiglipImageProcessor(ViTImageProcessor):
 class ConvNextImageProcessor(ViTImageProcessor):
     """ConvNeXt: shortest edge 384 bicubic; below 384 resize to s/crop_pct and crop s x s, else warp."""
 
-    size: dict[str, int] | None = _default({"shortest_edge": 384})
+    size: dict[str, int] | None = field_default({"shortest_edge": 384})
     resample: PILImageResampling | int | None = PILImageResampling.BICUBIC
     crop_pct: float | None = 224 / 256
 

@@ -4,7 +4,7 @@ Pillow (``libImaging/Resample.c``) resizes in two separable passes. For each out
 computes filter weights in double precision, normalises them, converts them to integers scaled by
 2**22 (``normalize_coeffs_8bpc``) and sums ``pixel * weight`` in int32, then rounds and clips:
 ``clip8((2**21 + sum) >> 22)``. The intermediate image between the passes is 8-bit again.
-`pil_coeffs` rebuilds those integers with the same floating-point operations, so:
+`featx.image.pil_coeffs` rebuilds those integers with the same floating-point operations, so:
 
 * `resize_uint8` runs numba kernels (`featx.image._resample_numba`) that do the same integer
   arithmetic several times faster than Pillow, on one or more threads (the GIL is released);
@@ -23,18 +23,17 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import math
 import os
 import threading
-from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
+from .pil_coeffs import FILTERS, horizontal_first, nearest_index, pil_coeffs, pil_weights, read_only
 
-__all__ = [
+__all__ = ["mark_pool_thread", 
     "pil_coeffs",
     "pil_weights",
     "nearest_index",
@@ -47,141 +46,6 @@ __all__ = [
     "resize_torch",
 ]
 
-PRECISION_BITS = 32 - 8 - 2  # Pillow's fixed point for 8-bit images
-
-
-# ---- Pillow's filters -----------------------------------------------------------------------------
-# Written with the same operations in the same order as Resample.c, so that the fixed-point
-# coefficients come out identical.
-_F54, _F46 = float(np.float32(0.54)), float(np.float32(0.46))  # C float literals 0.54f, 0.46f
-
-
-def _filter_box(x: np.ndarray) -> np.ndarray:
-    return np.where((x > -0.5) & (x <= 0.5), 1.0, 0.0)
-
-
-def _filter_bilinear(x: np.ndarray) -> np.ndarray:
-    x = np.abs(x)
-    return np.where(x < 1.0, 1.0 - x, 0.0)
-
-
-def _filter_bicubic(x: np.ndarray) -> np.ndarray:
-    a = -0.5
-    x = np.abs(x)
-    near = ((a + 2.0) * x - (a + 3.0)) * x * x + 1
-    far = (((x - 5) * x + 8) * x - 4) * a
-    return np.where(x < 1.0, near, np.where(x < 2.0, far, 0.0))
-
-
-def _libm(fn: Callable[[float], float], x: np.ndarray) -> np.ndarray:
-    # the C library's sin/cos, as Pillow calls them (NumPy's SIMD versions may differ in the last bit)
-    return np.fromiter((fn(v) for v in x.ravel().tolist()), np.float64, x.size).reshape(x.shape)
-
-
-def _sinc(x: np.ndarray) -> np.ndarray:
-    px = x * math.pi
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(x == 0.0, 1.0, _libm(math.sin, px) / px)
-
-
-def _filter_lanczos(x: np.ndarray) -> np.ndarray:
-    return np.where((-3.0 <= x) & (x < 3.0), _sinc(x) * _sinc(x / 3), 0.0)
-
-
-def _filter_hamming(x: np.ndarray) -> np.ndarray:
-    x = np.abs(x)
-    px = x * math.pi
-    with np.errstate(divide="ignore", invalid="ignore"):
-        value = _libm(math.sin, px) / px * (_F54 + _F46 * _libm(math.cos, px))
-    return np.where(x == 0.0, 1.0, np.where(x >= 1.0, 0.0, value))
-
-
-_FILTERS = {4: (_filter_box, 0.5), 2: (_filter_bilinear, 1.0), 5: (_filter_hamming, 1.0),
-            3: (_filter_bicubic, 2.0), 1: (_filter_lanczos, 3.0)}  # fmt: skip
-
-
-def _read_only(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
-    for arr in arrays:
-        arr.setflags(write=False)
-    return arrays
-
-
-@functools.lru_cache(maxsize=256)
-def pil_coeffs(in_size: int, out_size: int, resample: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pillow's coefficients for one axis: ``(first, count, weights)``.
-
-    Output pixel ``o`` reads input pixels ``first[o] : first[o] + count[o]`` with int32 weights
-    ``weights[o, :count[o]]`` (scaled by 2**22; zero-padded to the longest row).
-    """
-    if resample not in _FILTERS:
-        raise InputError(f"no resampling filter with code {resample!r}", source="resample")
-    filt, base_support = _FILTERS[resample]
-    scale = in_size / out_size
-    filterscale = max(scale, 1.0)
-    support = base_support * filterscale
-    ksize = int(math.ceil(support)) * 2 + 1
-    center = (np.arange(out_size) + 0.5) * scale
-    first = np.maximum(np.trunc(center - support + 0.5), 0).astype(np.int64)
-    count = np.minimum(np.trunc(center + support + 0.5), in_size).astype(np.int64) - first
-    taps = np.arange(ksize)[None, :]
-    valid = taps < count[:, None]
-    w = np.where(valid, filt(((taps + first[:, None]).astype(np.float64) - center[:, None] + 0.5) * (1.0 / filterscale)), 0.0)
-    total = np.zeros(out_size)
-    for j in range(ksize):  # left to right, as the C loop adds them
-        total += w[:, j]
-    w = np.divide(w, total[:, None], out=w.copy(), where=(total != 0.0)[:, None])
-    fixed = np.trunc(np.where(w < 0, -0.5 + w * (1 << PRECISION_BITS), 0.5 + w * (1 << PRECISION_BITS)))
-    width = max(int(count.max(initial=0)), 1)
-    weights = np.ascontiguousarray(fixed[:, :width], dtype=np.int32)
-    return _read_only(first.astype(np.int32), np.maximum(count, 0).astype(np.int32), weights)  # type: ignore[return-value]
-
-
-@functools.lru_cache(maxsize=128)
-def pil_weights(in_size: int, out_size: int, resample: int) -> np.ndarray:
-    """Pillow's 8-bit resampling matrix ``(out_size, in_size)``: integer coefficients scaled by 2**22.
-
-    Output pixel ``o`` of one pass is ``clip(floor((sum_i w[o, i] * x[i] + 2**21) / 2**22), 0, 255)``.
-    """
-    first, count, weights = pil_coeffs(in_size, out_size, resample)
-    matrix = np.zeros((out_size, in_size))
-    taps = np.arange(weights.shape[1])[None, :]
-    valid = taps < count[:, None]
-    rows = np.broadcast_to(np.arange(out_size)[:, None], valid.shape)[valid]
-    matrix[rows, (taps + first[:, None])[valid]] = weights[valid]
-    matrix.setflags(write=False)
-    return matrix
-
-
-@functools.lru_cache(maxsize=256)
-def nearest_index(in_size: int, out_size: int) -> np.ndarray:
-    """Source index of each output pixel for NEAREST, as Pillow's ``ImagingScaleAffine`` picks it."""
-    # start at scale / 2 and keep adding scale (accumulated, not multiplied)
-    scale = in_size / out_size
-    steps = np.full(out_size, scale)
-    steps[0] = 0.0 + scale * 0.5
-    index = np.minimum(np.cumsum(steps).astype(np.int64), in_size - 1)
-    index.setflags(write=False)
-    return index
-
-
-@functools.lru_cache(maxsize=1)
-def _pil_picks_order() -> bool:
-    """Whether this Pillow picks the pass order (12 and newer) or always goes horizontal first."""
-    from PIL import Image
-
-    probe = Image.fromarray(np.array([[25, 105], [143, 112]], np.uint8)).resize((6, 1), 2)
-    return np.asarray(probe)[0, 2] == 92  # vertical first gives 92, horizontal first 93
-
-
-def horizontal_first(in_h: int, in_w: int, out_h: int, out_w: int) -> bool:
-    """Whether Pillow runs the horizontal pass first for this resize (it matters: 8-bit in between)."""
-    if not _pil_picks_order():
-        return True
-    # Pillow >= 12 runs the vertical pass first when the height shrinks by more than twice as many
-    # pixels as the width (checked against Pillow on many sizes in tests/image/test_resample.py)
-    return not (in_h > out_h and (in_h - out_h) > (in_w - out_w) * 2)
-
-
 # ---- threads --------------------------------------------------------------------------------------
 def num_threads() -> int:
     """Threads for image work: ``FEATX_NUM_THREADS``, else the CPU count (at most 8)."""
@@ -191,9 +55,18 @@ def num_threads() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
+_pool_thread = threading.local()
+
+
+def mark_pool_thread() -> None:
+    """Say that the calling thread belongs to a pool that already keeps every core busy (featx's
+    prefetch workers, image batches): resizes there run on one thread, since splitting one image
+    would only add overhead. Pools call it at the start of each of their threads."""
+    _pool_thread.busy = True
+
+
 def _in_worker() -> bool:
-    # featx's own pools already keep every core busy: splitting one image there only adds overhead
-    return threading.current_thread().name.startswith("featx-")
+    return bool(getattr(_pool_thread, "busy", False))
 
 
 # ---- the CPU kernel -------------------------------------------------------------------------------
@@ -215,7 +88,7 @@ def have_kernel() -> bool:
 
 # An axis that keeps its size gets no pass; read-only like pil_coeffs' arrays (numba compiles one
 # version per array type, so every input is passed read-only, as Pillow's exported memory is).
-_NO_COEFFS = _read_only(np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros((0, 1), np.int32))
+_NO_COEFFS = read_only(np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros((0, 1), np.int32))
 _WORDS = {1: np.uint8, 2: np.uint16, 4: np.uint32}  # one word per pixel
 _MIN_SPLIT_WORK = 400_000  # source pixels; below this a second thread costs more than it saves
 # Without a caller's executor the threads are started for this one image: split only images this
@@ -237,7 +110,7 @@ def _run_kernel(
     xs, xc, xk = pil_coeffs(width, out_w, resample) if out_w != width else _NO_COEFFS
     ys, yc, yk = pil_coeffs(height, out_h, resample) if out_h != height else _NO_COEFFS
     order = horizontal_first(height, width, out_h, out_w)
-    (src,) = _read_only(src.view())
+    (src,) = read_only(src.view())
     out = np.empty((out_h, out_w), src.dtype)
     parts = max(1, min(threads, out_h // 16, height * width // _MIN_SPLIT_WORK))
     if executor is None and height * width < _MIN_SPLIT_WORK * _OWN_POOL_FACTOR:
@@ -252,7 +125,8 @@ def _run_kernel(
 
     with contextlib.ExitStack() as stack:
         if executor is None:
-            executor = stack.enter_context(ThreadPoolExecutor(parts - 1, thread_name_prefix="featx-resample"))
+            executor = stack.enter_context(ThreadPoolExecutor(parts - 1, thread_name_prefix="featx-resample",
+                                                                  initializer=mark_pool_thread))
         futures = [executor.submit(part, i) for i in range(1, parts)]
         part(0)
         for i, future in enumerate(futures, start=1):
@@ -309,7 +183,7 @@ def resize_uint8(
     if resample == 0:  # NEAREST: a gather (no premultiplication in Pillow either)
         rows, cols = nearest_index(height, out_h), nearest_index(width, out_w)
         return np.ascontiguousarray(hwc[rows[:, None], cols[None, :], :keep])
-    if resample not in _FILTERS:
+    if resample not in FILTERS:
         raise InputError(f"no resampling filter with code {resample!r}", source="resample")
     if channels > 4 or channels == 0:
         planes = [
@@ -322,7 +196,7 @@ def resize_uint8(
         return _resize_with_pil(np.ascontiguousarray(hwc[..., :keep]), (out_h, out_w), resample)
     if (height, width) == (out_h, out_w):
         return np.array(hwc[..., :keep])
-    (src,) = _read_only(np.ascontiguousarray(hwc).reshape(height, width * channels).view())
+    (src,) = read_only(np.ascontiguousarray(hwc).reshape(height, width * channels).view())
     if channels == 3:  # 4 bytes per pixel, as Pillow stores RGB: one word per pixel
         src = kern.rgb_to_rgbx(src, np.empty((height, width * 4), np.uint8))
         channels = 4

@@ -19,14 +19,15 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .resample import num_threads
+from .resample import mark_pool_thread, num_threads
 
 __all__ = ["THREAD_PREFIX", "Workers", "SERIAL", "num_threads", "call_pool", "map_items", "map_threads"]
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-# Threads of featx's short-lived pools are named so; the resize kernel splits no rows inside them.
+# Threads of featx's short-lived pools are named so (for debuggers and stack dumps); they mark
+# themselves with `mark_pool_thread`, so the resize kernel splits no rows inside them.
 THREAD_PREFIX = "featx-image"
 
 
@@ -55,7 +56,8 @@ def call_pool(executor: Executor | None, items: int, threads: int | None = None)
     elif executor is not None:
         yield Workers(executor, workers - 1)
     else:
-        with ThreadPoolExecutor(max_workers=workers - 1, thread_name_prefix=THREAD_PREFIX) as pool:
+        with ThreadPoolExecutor(max_workers=workers - 1, thread_name_prefix=THREAD_PREFIX,
+                                initializer=mark_pool_thread) as pool:
             yield Workers(pool, workers - 1)
 
 

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError, ModelLoadError
 from ..hub import HubOptions
-from ..families import encoder_types, family_for
+from ..families import encoder_types, family_for, text_family_for
 from .configs import ModelConfig, ModelConfigError, parse_config
 from .keys import remap_keys
 from .layers import EncoderOutput
@@ -49,6 +49,8 @@ def load_model(
     *,
     fallback: str | None = None,
     weights: bool = True,
+    text: bool = False,
+    backend: str = "torch",
     **hub_options: Any,
 ) -> nn.Module:
     """Load an encoder from a folder or hub id holding ``config.json`` and safetensors weights.
@@ -63,6 +65,10 @@ def load_model(
     ``transformers.AutoModel``.
     ``device="auto"`` picks CUDA when available. ``weights=False`` reads only config.json and
     returns the architecture on the meta device (for describing a job without loading it).
+    ``text=True`` loads the checkpoint's text tower (CLIP/SigLIP; `ConfigError` "... has no text
+    tower" for other checkpoints) instead of its main encoder.
+    ``backend``: "torch", "onnx", "openvino" or "auto" (see `featx.backends`); ``dtype="int8"``
+    runs on the onnx backend. The model says what runs it in ``featx_backend``.
     """
     options = HubOptions.pop_from(hub_options)
     if hub_options:
@@ -75,13 +81,16 @@ def load_model(
     if not isinstance(model_type, str) or not model_type:
         raise ConfigError(f"the config.json of {source} has no model_type")
     torch_device = resolve_device(device)
-    torch_dtype, reason = resolve_dtype(dtype, torch_device)
+    runtime = _runtime(backend, dtype, torch_device)
+    torch_dtype, reason = resolve_dtype("float32" if runtime[0] != "torch" else runtime[1], torch_device)
 
     spec = None
     try:
-        spec = family_for(model_type)
+        spec = text_family_for(model_type, source) if text else family_for(model_type)
         cls = spec.encoder_class(model_type)
     except ConfigError:
+        if text:
+            raise
         cls = None
     if cls is None:
         spec = None
@@ -106,7 +115,23 @@ def load_model(
     model.featx_dtype_reason = reason
     model.name_or_path = source
     model.config = config
+    model.featx_backend = "torch"
+    if runtime[0] != "torch" and weights:
+        from ..backends import apply_backend
+
+        apply_backend(model, runtime[0], runtime[1])
+        model.featx_dtype_reason = runtime[2]
     return model
+
+
+def _runtime(backend: str, dtype: str | torch.dtype | None, device: torch.device) -> tuple[Any, ...]:
+    """(backend, dtype, reason) to load with; torch unless a backend is asked for."""
+    if backend == "torch" and dtype != "int8":
+        return ("torch", dtype, "")
+    from ..backends import choose_backend
+
+    name = "auto" if dtype is None else str(dtype).replace("torch.", "")
+    return choose_backend(backend, name, device)
 
 
 def _build(cls: Any, config: dict[str, Any], source: str, options: HubOptions, weights: bool) -> nn.Module:
@@ -117,7 +142,10 @@ def _build(cls: Any, config: dict[str, Any], source: str, options: HubOptions, w
     except ModelConfigError as exc:
         raise exc.at(_config_label(source, options)) from None
     if weights:
-        state = model.remap_state_dict(load_state_dict(source, options))
+        # a model that needs part of a checkpoint (LLaVA's visual path) reads only that part
+        read = getattr(model, "read_checkpoint", None)
+        raw = read(source, options) if read is not None else load_state_dict(source, options)
+        state = model.remap_state_dict(raw)
         load_weights(model, state, source)
     return model
 

@@ -10,17 +10,16 @@ map onto the shared `EncoderLayer`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from ..errors import InputError
+from .audio_encoder import AudioEncoder
 from .configs import EncoderConfig, require, setting
-from .keys import remap_keys
 from .layers import Encoder, EncoderLayer, EncoderOutput
-from .loading import EncoderModel
 from .vit import VIT_RENAMES  # AST checkpoints spell their blocks exactly like ViT's
 
 __all__ = ["ASTConfig", "ASTModel"]
@@ -76,11 +75,12 @@ class _Embeddings(nn.Module):
         return tokens + self.position_embeddings
 
 
-class ASTModel(EncoderModel):
+class ASTModel(AudioEncoder):
     """AST encoder. ``forward(input_values=[B, max_length, num_mel_bins])``; pooler = mean of the 2 class tokens."""
 
-    modality: ClassVar[str] = "audio"
-    main_input_name: ClassVar[str] = "input_values"
+    config_class: ClassVar[type[ASTConfig]] = ASTConfig
+    #: strip ``audio_spectrogram_transformer.``, drop the classifier, rename either spelling of the blocks
+    key_map: ClassVar[Mapping[str, Any]] = {"prefixes": _PREFIX, "keep": _KEPT, "renames": VIT_RENAMES}
     num_prefix_tokens = 2
     has_pooler = True
     layer_stacks: ClassVar[dict[str, str]] = {"encoder.layers.": "num_hidden_layers"}
@@ -101,15 +101,6 @@ class ASTModel(EncoderModel):
             hidden_size, num_attention_heads, intermediate_size, act=hidden_act, eps=layer_norm_eps, qkv_bias=qkv_bias
         ))
         self.layernorm = nn.LayerNorm(hidden_size, eps=layer_norm_eps)
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> ASTModel:
-        """Build from an audio-spectrogram-transformer ``config.json`` dict (weights uninitialised)."""
-        return cls(**asdict(ASTConfig.from_dict(config)))
-
-    def remap_state_dict(self, sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Strip ``audio_spectrogram_transformer.``, drop the classifier, rename either spelling of the blocks."""
-        return remap_keys(sd, _PREFIX, keep=_KEPT, renames=VIT_RENAMES)
 
     def output_attention_mask(self, attention_mask: torch.Tensor) -> torch.Tensor:
         """Token mask [B, 2 + patches] from a frame mask [B, max_length]: a patch counts as real when

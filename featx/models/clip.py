@@ -5,7 +5,8 @@ Both are pre-norm transformers over a conv patch embedding with learned position
 layer-norming the class token (then, in full checkpoints, a ``visual_projection``). SigLIP has no
 class token, layer-norms the whole sequence and pools with a multi-head attention "probe".
 Full checkpoints (``clip``/``siglip``, vision config nested) and vision-only ones load alike;
-the text tower's weights are ignored.
+the text tower's weights are left to `featx.models.text`. ``joint_field``/``joint_dim`` say where
+the joint image-text embedding is (``pool="joint"``).
 """
 
 from __future__ import annotations
@@ -17,11 +18,10 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from ..errors import InputError
 from .configs import MAX_HIDDEN, MAX_IMAGE, EncoderConfig, activation, parse_config, require, setting
 from .keys import remap_keys
-from .layers import MLP, Attention, Encoder, EncoderLayer, EncoderOutput, image_batch, interpolate_pos_grid
-from .loading import EncoderModel
+from .layers import MLP, Attention, Encoder, EncoderLayer, EncoderOutput, interpolate_pos_grid
+from .towers import PatchTower, PatchTowerOptions, size_mismatch, tower_options
 
 __all__ = [
     "VisionConfig",
@@ -72,18 +72,12 @@ class SiglipVisionConfig(VisionConfig):
 
 
 @dataclass(frozen=True)
-class VisionTowerOptions:
+class VisionTowerOptions(PatchTowerOptions):
     """Architecture of a CLIP-style vision tower."""
 
-    hidden_size: int = 768
-    num_layers: int = 12
-    num_heads: int = 12
-    mlp_dim: int = 3072
     act: str = "quick_gelu"
     eps: float = 1e-5
-    image_size: int = 224
     patch_size: int = 32
-    num_channels: int = 3
     class_token: bool = True
     patch_bias: bool = False
     pre_norm: bool = True
@@ -111,11 +105,7 @@ class VisionEmbeddings(nn.Module):
         if grid == (self.grid, self.grid):
             return pos
         if not interpolate:
-            raise InputError(
-                f"pixel_values are {height}x{width} but the model takes {self.opts.image_size}x"
-                f"{self.opts.image_size}; pass interpolate_pos_encoding=True to interpolate its position embeddings",
-                source="pixel_values",
-            )
+            raise size_mismatch(height, width, self.opts.image_size)
         patches = interpolate_pos_grid(pos[:, self.num_prefix :], grid)
         return torch.cat([pos[:, : self.num_prefix], patches], dim=1)
 
@@ -147,15 +137,13 @@ class AttentionPoolingHead(nn.Module):
 _OWN_PREFIXES = ("embeddings.", "pre_layrnorm.", "encoder.", "post_layernorm.", "head.", "visual_projection.")
 
 
-class VisionTower(EncoderModel):
+class VisionTower(PatchTower):
     """The shared CLIP/SigLIP vision encoder; `CLIPVisionModel`/`SiglipVisionModel` configure it.
 
     ``image_embeds`` in the output is CLIP's projected embedding (the reference's
     ``get_image_features``) when the checkpoint has a ``visual_projection``.
     """
 
-    modality = "image"
-    main_input_name = "pixel_values"
     has_pooler = True
     optional_prefixes = ("visual_projection.",)
     layer_stacks: ClassVar[dict[str, str]] = {"encoder.layers.": "num_hidden_layers"}
@@ -184,18 +172,22 @@ class VisionTower(EncoderModel):
     @staticmethod
     def read_options(cfg: VisionConfig, **extra: Any) -> VisionTowerOptions:
         """The options both towers read from their (checked) config; ``extra``: the family's own."""
-        return VisionTowerOptions(
-            hidden_size=cfg.hidden_size,
-            num_layers=cfg.num_hidden_layers,
-            num_heads=cfg.num_attention_heads,
-            mlp_dim=cfg.intermediate_size,
-            act=cfg.hidden_act,
-            eps=cfg.layer_norm_eps,
-            image_size=cfg.image_size,
-            patch_size=cfg.patch_size,
-            num_channels=cfg.num_channels,
-            **extra,
-        )
+        return tower_options(VisionTowerOptions, cfg, **extra)
+
+    @property
+    def joint_field(self) -> str | None:
+        """The output field in the joint image-text space (the reference's ``get_image_features``):
+        CLIP's projected class token, SigLIP's attention-pooling head; None without either."""
+        if self.visual_projection is not None:
+            return "image_embeds"
+        return "pooler_output" if self.head is not None else None
+
+    @property
+    def joint_dim(self) -> int | None:
+        """The width of the joint-space embedding (None: the checkpoint has no joint space)."""
+        if self.visual_projection is not None:
+            return int(self.visual_projection.out_features)
+        return self.hidden_size if self.head is not None else None
 
     def remap_state_dict(self, state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
         # the text tower, logit scale/bias and classifiers start with none of the kept prefixes
@@ -207,17 +199,10 @@ class VisionTower(EncoderModel):
                     out[f"head.attention.{name}.{kind}"] = part
         return out
 
-    def forward(
-        self,
-        pixel_values: Tensor,
-        interpolate_pos_encoding: bool = False,
-        output_hidden_states: bool = False,
-    ) -> EncoderOutput:
-        """pixel_values [batch, channels, height, width] -> tokens [batch, (1 +) patches, hidden]."""
-        x = self.embeddings(image_batch(pixel_values, self.embeddings.patch_embedding.weight), interpolate_pos_encoding)
-        if self.pre_layrnorm is not None:
-            x = self.pre_layrnorm(x)
-        x, states = self.encoder(x, None, output_hidden_states)
+    def before_encoder(self, x: Tensor) -> Tensor:
+        return self.pre_layrnorm(x) if self.pre_layrnorm is not None else x
+
+    def finish(self, x: Tensor, states: tuple[Tensor, ...] | None) -> EncoderOutput:
         pooled: Tensor | None = None
         if self.opts.post_norm == "sequence":
             x = self.post_layernorm(x)

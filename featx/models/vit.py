@@ -15,11 +15,10 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from ..errors import InputError
 from .configs import MAX_HIDDEN, MAX_IMAGE, EncoderConfig, activation, parse_config, require, setting
 from .keys import remap_keys
-from .layers import Encoder, EncoderLayer, EncoderOutput, get_activation, image_batch, interpolate_pos_grid
-from .loading import EncoderModel
+from .layers import Encoder, EncoderLayer, EncoderOutput, get_activation, interpolate_pos_grid
+from .towers import PatchTower, PatchTowerOptions, size_mismatch, tower_options
 
 __all__ = [
     "VIT_RENAMES",
@@ -86,19 +85,12 @@ class Dinov2WithRegistersConfig(Dinov2Config):
 
 
 @dataclass(frozen=True)
-class ViTOptions:
+class ViTOptions(PatchTowerOptions):
     """Architecture of a ViT-family encoder, read from a config.json by `ViTEncoder.options_from`."""
 
-    hidden_size: int = 768
-    num_layers: int = 12
-    num_heads: int = 12
-    mlp_dim: int = 3072
-    act: str = "gelu"
-    eps: float = 1e-12
     qkv_bias: bool = True
     image_size: tuple[int, int] = (224, 224)
     patch_size: tuple[int, int] = (16, 16)
-    num_channels: int = 3
     distillation_token: bool = False
     num_register_tokens: int = 0
     layer_scale: float | None = None
@@ -142,12 +134,7 @@ class ViTEmbeddings(nn.Module):
         if grid == self.grid:
             return self.position_embeddings
         if not (interpolate or self.opts.always_interpolate):
-            raise InputError(
-                f"pixel_values are {height}x{width} but the model takes "
-                f"{self.opts.image_size[0]}x{self.opts.image_size[1]}; pass interpolate_pos_encoding=True "
-                "to interpolate its position embeddings",
-                source="pixel_values",
-            )
+            raise size_mismatch(height, width, self.opts.image_size)
         prefix = self.position_embeddings[:, : self.num_pos_prefix]
         patches = interpolate_pos_grid(
             self.position_embeddings[:, self.num_pos_prefix :], grid, antialias=self.opts.antialias
@@ -195,11 +182,9 @@ _OWN_PREFIXES = ("embeddings.", "encoder.", "layernorm.", "pooler.")
 _DROPPED = (r"^embeddings\.mask_token$", r"position_ids$")
 
 
-class ViTEncoder(EncoderModel):
+class ViTEncoder(PatchTower):
     """The shared ViT-family encoder; `ViTModel`, `DeiTModel` and `Dinov2Model` configure it."""
 
-    modality = "image"
-    main_input_name = "pixel_values"
     has_pooler = True
     pooler_prefixes = ("pooler.",)
     layer_stacks: ClassVar[dict[str, str]] = {"encoder.layers.": "num_hidden_layers"}
@@ -234,20 +219,8 @@ class ViTEncoder(EncoderModel):
     def options_from(cls, config: Mapping[str, Any]) -> ViTOptions:
         """The architecture a ``vit``/``deit`` config.json describes (checked by `parse_config`)."""
         cfg = parse_config(ViTConfig, config)
-        return ViTOptions(
-            hidden_size=cfg.hidden_size,
-            num_layers=cfg.num_hidden_layers,
-            num_heads=cfg.num_attention_heads,
-            mlp_dim=cfg.intermediate_size,
-            act=cfg.hidden_act,
-            eps=cfg.layer_norm_eps,
-            qkv_bias=cfg.qkv_bias,
-            image_size=cfg.image_size,
-            patch_size=cfg.patch_size,
-            num_channels=cfg.num_channels,
-            pooler_dim=cfg.pooler_output_size or cfg.hidden_size,
-            pooler_act=cfg.pooler_act,
-        )
+        return tower_options(ViTOptions, cfg, qkv_bias=cfg.qkv_bias,
+                             pooler_dim=cfg.pooler_output_size or cfg.hidden_size, pooler_act=cfg.pooler_act)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> ViTEncoder:
@@ -264,15 +237,7 @@ class ViTEncoder(EncoderModel):
         _fuse_swiglu(out)
         return out
 
-    def forward(
-        self,
-        pixel_values: Tensor,
-        interpolate_pos_encoding: bool = False,
-        output_hidden_states: bool = False,
-    ) -> EncoderOutput:
-        """pixel_values [batch, channels, height, width] -> tokens [batch, prefix + patches, hidden]."""
-        x = self.embeddings(image_batch(pixel_values, self.embeddings.cls_token), interpolate_pos_encoding)
-        x, states = self.encoder(x, None, output_hidden_states)
+    def finish(self, x: Tensor, states: tuple[Tensor, ...] | None) -> EncoderOutput:
         x = self.layernorm(x)
         if self.opts.pooler == "cls":
             pooled: Tensor | None = x[:, 0]
@@ -319,17 +284,11 @@ class Dinov2Model(ViTEncoder):
     def options_from(cls, config: Mapping[str, Any]) -> ViTOptions:
         registers = config.get("model_type") == "dinov2_with_registers"
         cfg = parse_config(Dinov2WithRegistersConfig if registers else Dinov2Config, config)
-        return ViTOptions(
-            hidden_size=cfg.hidden_size,
-            num_layers=cfg.num_hidden_layers,
-            num_heads=cfg.num_attention_heads,
+        return tower_options(
+            ViTOptions,
+            cfg,
             mlp_dim=cfg.mlp_dim,
-            act=cfg.hidden_act,
-            eps=cfg.layer_norm_eps,
             qkv_bias=cfg.qkv_bias,
-            image_size=cfg.image_size,
-            patch_size=cfg.patch_size,
-            num_channels=cfg.num_channels,
             num_register_tokens=cfg.num_register_tokens if isinstance(cfg, Dinov2WithRegistersConfig) else 0,
             layer_scale=cfg.layerscale_value,
             swiglu=cfg.use_swiglu_ffn,

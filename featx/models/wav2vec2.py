@@ -18,10 +18,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
+from .audio_encoder import AudioEncoder
 from .configs import MAX_HIDDEN, MAX_LAYERS, EncoderConfig, activation, parse_config, require, setting
-from .keys import remap_keys
 from .layers import EncoderLayer, EncoderOutput, get_activation, padding_mask_to_attention_bias
-from .loading import EncoderModel
 
 __all__ = [
     "Wav2Vec2Config",
@@ -263,13 +262,12 @@ class _Adapter(nn.Module):
         return x.transpose(1, 2)
 
 
-class Wav2Vec2Model(EncoderModel):
+class Wav2Vec2Model(AudioEncoder):
     """Wav2Vec2 / HuBERT encoder. ``forward(input_values=[B, samples], attention_mask=[B, samples])``."""
 
-    modality: ClassVar[str] = "audio"
-    main_input_name: ClassVar[str] = "input_values"
-    num_prefix_tokens = 0
-    has_pooler = False
+    config_class: ClassVar[type[Wav2Vec2Config]] = Wav2Vec2Config
+    # heads, the quantizer and masked_spec_embed are not part of the encoder
+    key_map: ClassVar[Mapping[str, Any]] = {"prefixes": _PREFIXES, "keep": _KEPT, "renames": _RULES}
     layer_stacks: ClassVar[dict[str, str]] = {
         "encoder.layers.": "num_hidden_layers",
         "adapter.layers.": "num_adapter_layers",
@@ -294,7 +292,7 @@ class Wav2Vec2Model(EncoderModel):
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Wav2Vec2Model:
         """Build from a ``config.json`` dict of a wav2vec2 or hubert checkpoint (weights uninitialised)."""
-        return cls(parse_config(Wav2Vec2Config, config))
+        return cls(cls.config_class.from_dict(config))
 
     def _receptive_field(self) -> int:
         field = 1
@@ -322,8 +320,7 @@ class Wav2Vec2Model(EncoderModel):
 
     def remap_state_dict(self, sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Strip ``wav2vec2.``/``hubert.``, drop heads, fold the positional conv's weight norm."""
-        # heads, the quantizer and masked_spec_embed are not part of the encoder
-        out = remap_keys(sd, _PREFIXES, keep=_KEPT, renames=_RULES)
+        out = super().remap_state_dict(sd)
         base = "encoder.pos_conv_embed.conv."
         for g_name, v_name in (("weight_g", "weight_v"),
                                ("parametrizations.weight.original0", "parametrizations.weight.original1")):

@@ -10,7 +10,7 @@ audio, which is what the returned ``attention_mask`` marks. Parameter names are 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -18,10 +18,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
+from .audio_encoder import AudioEncoder
 from .configs import MAX_HIDDEN, MAX_LAYERS, ModelConfig, activation, require, setting
-from .keys import remap_keys
 from .layers import EncoderLayer, EncoderOutput
-from .loading import EncoderModel
 
 __all__ = ["WhisperConfig", "WhisperEncoder"]
 
@@ -52,13 +51,13 @@ _RULES = [
 ]
 
 
-class WhisperEncoder(EncoderModel):
+class WhisperEncoder(AudioEncoder):
     """Whisper's audio encoder. ``forward(input_features=[B, n_mels, 3000])`` -> 1500 vectors per input."""
 
-    modality: ClassVar[str] = "audio"
     main_input_name: ClassVar[str] = "input_features"
-    num_prefix_tokens = 0
-    has_pooler = False
+    config_class: ClassVar[type[WhisperConfig]] = WhisperConfig
+    #: keep ``model.encoder.*`` / ``encoder.*`` (prefix removed); drop the decoder and heads
+    key_map: ClassVar[Mapping[str, Any]] = {"prefixes": _PREFIXES, "only_prefixed": True, "renames": _RULES}
     layer_stacks: ClassVar[dict[str, str]] = {"layers.": "encoder_layers"}
 
     def __init__(self, *, d_model: int = 384, num_mel_bins: int = 80, encoder_layers: int = 4,
@@ -82,15 +81,6 @@ class WhisperEncoder(EncoderModel):
     def expected_frames(self) -> int:
         """Input frames the encoder accepts: 2 x max_source_positions (3000 for 30 s)."""
         return 2 * self.max_source_positions
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> WhisperEncoder:
-        """Build from a whisper ``config.json`` dict (weights uninitialised)."""
-        return cls(**asdict(WhisperConfig.from_dict(config)))
-
-    def remap_state_dict(self, sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Keep ``model.encoder.*`` / ``encoder.*`` (prefix removed); drop the decoder and heads."""
-        return remap_keys(sd, _PREFIXES, only_prefixed=True, renames=_RULES)
 
     def output_attention_mask(self, attention_mask: torch.Tensor) -> torch.Tensor:
         """The frame mask at the encoder's rate: conv2 (stride 2, padding 1) keeps every second frame."""
