@@ -319,13 +319,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def entry() -> None:
     """The ``featx`` program: `main`, then exit with its status.
 
-    After an interrupt the rows are written and the files closed, so the process ends at once:
-    the interpreter's teardown would wait on (or abort in) worker threads still stuck in a read,
-    and costs about a second of torch shutdown for nothing.
+    When `main` returns, the rows are written and the files closed, so the process ends at once:
+    the interpreter's teardown would wait on (or abort in) worker threads still in a read or in
+    native decoder threads (an interrupted job; FFmpeg's frame threads after a video job, where
+    it ended in a C++ ``terminate`` and status -6), and costs about a second of torch shutdown
+    for nothing.
     """
     code = main()
-    if code == EXIT_INTERRUPTED:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    raise SystemExit(code)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

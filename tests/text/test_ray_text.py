@@ -11,16 +11,7 @@ from featx.cli import EXIT_FAILED_INPUTS, main
 ray = pytest.importorskip("ray")
 pytest.importorskip("transformers")
 
-
-@pytest.fixture(scope="module")
-def ray_local():
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, logging_level="warning",
-                 object_store_memory=200 * 2**20)
-    yield ray
-    if started:
-        ray.shutdown()
+from ..test_ray import ray_local  # noqa: E402,F401 - the module's Ray instance, shared
 
 
 def run(*args):

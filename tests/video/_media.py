@@ -64,16 +64,7 @@ def colour_video(path: Path, seconds: int = 4, fps: int = 10, *, size: tuple[int
         container.mux(packet)
     if sound is not None:
         total = int((frame_times[-1] + 1 / fps) * 16000)
-        wave = (0.3 * np.sin(2 * np.pi * 440 * np.arange(total) / 16000)).astype(np.float32)
-        for start in range(0, total, 1024):
-            block = wave[start:start + 1024][None]
-            frame = av.AudioFrame.from_ndarray(block, format="flt", layout="mono")
-            frame.sample_rate = 16000
-            frame.pts = start
-            for packet in sound.encode(frame):
-                container.mux(packet)
-        for packet in sound.encode():
-            container.mux(packet)
+        _mux_tone(container, sound, 440.0, total)
     container.close()
     return path
 
@@ -85,7 +76,16 @@ def audio_only(path: Path, seconds: float = 2.0) -> Path:
     sound = container.add_stream("aac", rate=16000)
     sound.layout = "mono"
     total = int(seconds * 16000)
-    wave = (0.3 * np.sin(2 * np.pi * 220 * np.arange(total) / 16000)).astype(np.float32)
+    _mux_tone(container, sound, 220.0, total)
+    container.close()
+    return path
+
+
+def _mux_tone(container, sound, hertz: float, total: int) -> None:
+    """Encode ``total`` samples of a 16 kHz mono sine into ``sound`` and mux them."""
+    import av
+
+    wave = (0.3 * np.sin(2 * np.pi * hertz * np.arange(total) / 16000)).astype(np.float32)
     for start in range(0, total, 1024):
         frame = av.AudioFrame.from_ndarray(wave[start:start + 1024][None], format="flt", layout="mono")
         frame.sample_rate = 16000
@@ -94,8 +94,6 @@ def audio_only(path: Path, seconds: float = 2.0) -> Path:
             container.mux(packet)
     for packet in sound.encode():
         container.mux(packet)
-    container.close()
-    return path
 
 
 def truncated(src: Path, dst: Path, keep: float = 0.5) -> Path:
