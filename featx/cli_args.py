@@ -15,6 +15,7 @@ import os
 from typing import Any
 
 from .errors import ConfigError, InputError, install_hint
+from .cli_types import BACKEND_CHOICES
 from .cli_types import positive_int as _positive
 
 __all__ = ["build_parser", "check_job_args", "check_inputs_for", "hub_kwargs", "engine_module", "ENGINES",
@@ -127,7 +128,7 @@ def _add_embed(sub: Any) -> None:
     embed.add_argument("--batch-size", type=_positive, default=32,
                        help="inputs per model call (default: %(default)s)")
     embed.add_argument("--dtype", choices=_DTYPES, default="auto", help=_DTYPE_HELP)
-    embed.add_argument("--backend", choices=("torch", "onnx", "openvino", "auto"), default="torch", help=_BACKEND_HELP)
+    embed.add_argument("--backend", choices=BACKEND_CHOICES, default="torch", help=_BACKEND_HELP)
     embed.add_argument("--device", default="auto",
                        help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N (default: %(default)s)")
     embed.add_argument("--threads", type=_positive,
@@ -222,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("model", help="local checkpoint folder or hub id owner/name")
     _add_hub_options(info, "model")
     info.add_argument("--dtype", choices=_DTYPES, default="auto", help=_DTYPE_HELP)
-    info.add_argument("--backend", choices=("torch", "onnx", "openvino", "auto"), default="torch", help=_BACKEND_HELP)
+    info.add_argument("--backend", choices=BACKEND_CHOICES, default="torch", help=_BACKEND_HELP)
     info.add_argument("--device", default="auto",
                       help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N (default: %(default)s)")
     info.add_argument("--json", action="store_true", help="machine-readable output (default: a table)")

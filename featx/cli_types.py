@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["positive_int", "positive_float", "duration"]
+__all__ = ["BACKEND_CHOICES", "positive_int", "positive_float", "duration"]
+
+# featx.backends.BACKENDS, without importing torch to build a parser.
+BACKEND_CHOICES = ("torch", "onnx", "openvino", "auto")
 
 
 def positive_int(text: str) -> int:

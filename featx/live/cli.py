@@ -10,6 +10,7 @@ from typing import Any
 from .source import PCM_FORMATS
 from ..cli_types import positive_float as _positive_float
 from ..cli_types import positive_int as _positive_int
+from ..cli_types import BACKEND_CHOICES as BACKENDS
 
 __all__ = ["add_stream_parser", "cmd_stream"]
 
@@ -55,6 +56,8 @@ def add_stream_parser(sub: Any, *, dtypes: tuple[str, ...], dtype_help: str) -> 
                    help="pooling (default: the model's, as featx embed)")
     p.add_argument("--normalize", action="store_true", help="L2-normalize the embeddings (default: off)")
     p.add_argument("--dtype", choices=dtypes, default="auto", help=dtype_help)
+    p.add_argument("--backend", choices=BACKENDS, default="torch",
+                   help="what runs the model, as in `featx embed` (default: %(default)s)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)")
     p.add_argument("--threads", type=_positive_int, help="torch threads (default: torch's choice)")
 
@@ -74,7 +77,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     hub = {k: getattr(args, k) for k in ("cache_dir", "revision") if getattr(args, k, None) is not None}
     embedder = Embedder(args.model, pool=args.pool, normalize=args.normalize, dtype=args.dtype,
-                        device=args.device, **hub)
+                        device=args.device, backend=args.backend, **hub)
     stats = None
     try:
         stats = run_stream(embedder, spec, opts)

@@ -9,6 +9,7 @@ from typing import Any
 from ..errors import ConfigError, install_hint
 from ..cli_types import positive_int as _positive
 from ..cli_types import duration as _seconds
+from ..cli_types import BACKEND_CHOICES as BACKENDS
 
 __all__ = ["add_serve_parser", "config_from_args", "cmd_serve"]
 
@@ -57,6 +58,8 @@ def add_serve_parser(sub: Any, *, kv: Any, dtypes: tuple[str, ...], dtype_help: 
     p.add_argument("--no-text", dest="text", action="store_false",
                    help="do not load the model's text tower (default: load it when the model has one)")
     p.add_argument("--dtype", choices=dtypes, help=dtype_help.replace("%(default)s", "OUT's, else auto"))
+    p.add_argument("--backend", choices=BACKENDS,
+                   help="what runs the model, as in `featx embed` (default: OUT's, else torch)")
     p.add_argument("--device", default="auto",
                    help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N (default: %(default)s)")
     p.add_argument("--pool", help="pooling without OUT, as in `featx embed` (default: the model's; with OUT: OUT's)")
@@ -105,7 +108,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
         raise ConfigError("--allow-private-urls needs --allow-urls")
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must be 0..65535, not {args.port}")
-    return ServeConfig(out=args.output, model=args.model, dtype=args.dtype, device=args.device, pool=args.pool,
+    return ServeConfig(out=args.output, model=args.model, dtype=args.dtype, backend=args.backend,
+                       device=args.device, pool=args.pool,
                        normalize=args.normalize, processor_options=dict(args.processor_option),
                        cache_dir=args.cache_dir, revision=args.revision, host=args.host, port=args.port,
                        token=args.token or None, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,

@@ -35,6 +35,7 @@ class ServeConfig:
     out: str | None = None
     model: str | None = None
     dtype: str | None = None  # None: OUT's recorded dtype, else "auto"
+    backend: str | None = None  # None: OUT's recorded backend, else "torch"
     device: str | None = "auto"
     pool: str | None = None
     normalize: bool = False
@@ -149,6 +150,11 @@ class Service:
             return self.config.dtype
         return str(self.manifest.get("dtype", "auto")) if self.manifest else "auto"
 
+    def _backend(self) -> str:
+        if self.config.backend:
+            return self.config.backend
+        return str(self.manifest.get("backend", "torch")) if self.manifest else "torch"
+
     def _load_embedder(self) -> Any:
         from ..embedding import Embedder
         from ..engine.jobs import embedder_from_manifest
@@ -157,14 +163,14 @@ class Service:
         if self.manifest is not None:
             if self.manifest.get("kind") != "embeddings":
                 raise ConfigError(f"{c.out} holds {self.manifest.get('kind')}, not embeddings: nothing to serve")
-            manifest = {**self.manifest, "dtype": self._dtype()}
+            manifest = {**self.manifest, "dtype": self._dtype(), "backend": self._backend()}
             if c.revision:
                 manifest["revision"] = c.revision
             return embedder_from_manifest(manifest, device=c.device, cache_dir=c.cache_dir)
         if not c.model:
             raise ConfigError("featx serve needs OUT (an output folder of featx embed) or --model")
         return Embedder(c.model, pool=c.pool, normalize=c.normalize, dtype=self._dtype(), device=c.device,
-                        **self._hub(), **c.processor_options)
+                        backend=self._backend(), **self._hub(), **c.processor_options)
 
     def _add_roots(self, manifest: dict[str, Any]) -> None:
         self._roots = self._roots | {str(r) for r in recorded_roots(manifest)}
@@ -262,6 +268,7 @@ class Service:
             "pool": e.pool,
             "normalize": e.normalize,
             "dtype": str(e.torch_dtype).replace("torch.", ""),
+            "backend": getattr(e.model, "featx_backend", "torch"),
             "device": str(e.device),
             "out": self.config.out,
             "rows": rows.count if rows is not None else None,

@@ -45,8 +45,9 @@ def file_rows(ast, audio, tmp_path_factory):
     return sorted(ds.dataset(str(out)).to_table().to_pylist(), key=lambda r: r["window"])
 
 
-def _stream(*args, stdin: bytes):
-    env = {"HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+def _stream(*args, stdin: bytes, env: dict[str, str] | None = None):
+    env = {"HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin",
+           **(env or {})}
     proc = subprocess.run([sys.executable, "-m", "featx", "stream", *args], input=stdin, capture_output=True,
                           check=False, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr.decode()
@@ -73,6 +74,16 @@ def test_piped_pcm_gives_the_file_paths_windows(ast, audio, file_rows):
 def test_piped_container_gives_the_same_windows(ast, audio, file_rows):
     lines, _ = _stream("-m", ast, "--dtype", "float32", stdin=(audio / "a.wav").read_bytes())
     _same(lines, file_rows)
+
+
+def test_another_backend_gives_the_same_windows(ast, audio, file_rows, tmp_path):
+    pytest.importorskip("onnxruntime")
+    lines, _ = _stream("-m", ast, "--format", "s16le", "--rate", "16000", "--dtype", "float32", "--backend", "onnx",
+                       stdin=(audio / "a.raw").read_bytes(), env={"FEATX_CACHE_DIR": str(tmp_path / "cache")})
+    assert [(x["window"], x["start"], x["end"]) for x in lines] == [(r["window"], r["start"], r["end"]) for r in file_rows]
+    np.testing.assert_allclose(np.asarray([x["embedding"] for x in lines]),
+                               np.asarray([r["embedding"] for r in file_rows]), rtol=0, atol=1e-4)
+    assert list((tmp_path / "cache" / "onnx").glob("*.onnx"))  # the graph ran, not torch
 
 
 def test_window_and_hop_equal_chunked_file(tiny_checkpoint, audio, capsys):

@@ -265,3 +265,21 @@ def test_without_out_it_serves_embeddings_only(embedder, photos):
         assert r.status_code == 404 and "without OUT" in r.json()["detail"]
         assert c.post("/v1/embeddings", json={"input": [b64(paths[0])]}).json()["errors"] == 0
         assert c.get("/v1/rows/0/thumbnail").status_code == 404
+
+
+def test_another_backend_serves_the_same_vectors(out, photos, tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("FEATX_CACHE_DIR", str(tmp_path / "cache"))
+    _, paths = photos
+    stored = stored_vectors(out)
+    svc = make_service(out, backend="onnx")  # loads the model OUT records, run by ONNX Runtime
+    try:
+        with TestClient(create_app(svc)) as c:
+            info = c.get("/v1/info").json()
+            assert info["backend"] == "onnx:float32" and info["dtype"] == "float32"
+            body = c.post("/v1/embeddings", json={"input": [b64(p) for p in paths[:4]]}).json()
+        assert body["errors"] == 0
+        for path, item in zip(paths, body["data"]):
+            np.testing.assert_allclose(_vec(item), stored[path], rtol=0, atol=1e-4)
+    finally:
+        svc.close()
