@@ -267,6 +267,15 @@ def _cmd_classify(args: argparse.Namespace) -> int:
 _COMMANDS["classify"] = _cmd_classify
 
 
+def _cmd_quantize(args: argparse.Namespace) -> int:
+    from .backends.quantize_cli import cmd_quantize
+
+    return cmd_quantize(args)
+
+
+_COMMANDS["quantize"] = _cmd_quantize
+
+
 def _interrupt_on_sigterm() -> Any:
     """SIGTERM (batch schedulers, ``kill``) stops a job like Ctrl-C: finished rows are written."""
     import signal

@@ -34,8 +34,9 @@ column; also when they failed in an earlier run of the same job); 2 usage error 
 1 other error; 130 interrupted (re-run the same command to resume)."""
 
 _DTYPES = ("auto", "float32", "bfloat16", "float16", "int8")
-_BACKEND_HELP = ("what runs the model: torch; onnx (ONNX Runtime, float32 or --dtype int8); openvino; auto: "
-                 "the fastest exact one for this machine, see `featx info` (default: %(default)s)")
+_BACKEND_HELP = ("what runs the model: torch; onnx (ONNX Runtime, float32 or --dtype int8); openvino; inductor "
+                 "(torch.compile, cached; the first run compiles); auto: the fastest exact one for this machine, "
+                 "see `featx info` (default: %(default)s)")
 _DTYPE_HELP = ("compute dtype; auto: bfloat16 on a CPU with AVX512-BF16/AMX or a GPU that supports it, "
                "else float32; int8 (onnx backend, opt-in) (default: %(default)s)")
 
@@ -238,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .live.cli import add_stream_parser
 
     add_stream_parser(sub, dtypes=_DTYPES, dtype_help=_DTYPE_HELP)
+    from .backends.quantize_cli import add_quantize_parser
+
+    add_quantize_parser(sub)
     return parser
 
 

@@ -7,7 +7,7 @@ import argparse
 __all__ = ["BACKEND_CHOICES", "positive_int", "positive_float", "duration"]
 
 # featx.backends.BACKENDS, without importing torch to build a parser.
-BACKEND_CHOICES = ("torch", "onnx", "openvino", "auto")
+BACKEND_CHOICES = ("torch", "onnx", "openvino", "inductor", "auto")
 
 
 def positive_int(text: str) -> int:

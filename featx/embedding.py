@@ -66,7 +66,7 @@ class Embedder:
         `prepare` inputs and describe the job where only other processes run the model.
         ``allow_private_urls=False``: URL inputs to loopback, private, link-local, multicast or
         reserved addresses are refused (see `featx.load_image`). ``backend``: what runs the
-        model ("torch", "onnx", "openvino", "auto"; see `featx.backends`)."""
+        model ("torch", "onnx", "openvino", "inductor", "auto"; see `featx.backends`)."""
         hub_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in HubOptions.__dataclass_fields__}
         if revision is not None:
             hub_kwargs["revision"] = revision
@@ -99,9 +99,11 @@ class Embedder:
         return load_model(model, **kwargs)
 
     def _load_processor(self, model: str | os.PathLike[str], **kwargs: Any) -> Any:
+        from .image.draft import set_draft, split_draft_option  # -p jpeg_draft: featx.image.draft
         from .registry import AutoProcessor
 
-        return AutoProcessor.from_pretrained(model, **kwargs)
+        options, draft = split_draft_option(kwargs)
+        return set_draft(AutoProcessor.from_pretrained(model, **options), draft)
 
     def with_options(self, pool: str | None = None, normalize: bool | None = None,
                      allow_private_urls: bool | None = None) -> Embedder:

@@ -33,10 +33,13 @@ TASKS: dict[str, tuple[str, str]] = {
 
 
 def load_processor(name_or_path: str | os.PathLike[str], **overrides: Any) -> Any:
-    """The image processor or audio feature extractor a checkpoint uses, with option overrides."""
+    """The image processor or audio feature extractor a checkpoint uses, with option overrides
+    (``jpeg_draft``: opt-in reduced-size JPEG decoding, see `featx.image.draft`)."""
+    from .image.draft import set_draft, split_draft_option
     from .registry import AutoProcessor
 
-    return AutoProcessor.from_pretrained(name_or_path, **overrides)
+    options, draft = split_draft_option(overrides)
+    return set_draft(AutoProcessor.from_pretrained(name_or_path, **options), draft)
 
 
 def _pool_name(pool: bool | str | None) -> str:

@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 
+if TYPE_CHECKING:  # torch is imported by what runs a model, not by the CLI's parser (featx quantize)
+    import torch
+    from torch import nn
+
 __all__ = ["BACKENDS", "choose_backend", "apply_backend", "Choice"]
 
-BACKENDS = ("torch", "onnx", "openvino", "auto")
+BACKENDS = ("torch", "onnx", "openvino", "inductor", "auto")
 
 Choice = tuple[str, str, str]  # (backend, dtype, reason)
 
@@ -59,11 +60,16 @@ def choose_backend(backend: str, dtype: str, device: torch.device) -> Choice:
 
 def apply_backend(model: nn.Module, backend: str, dtype: str, *, cache_dir: str | Path | None = None,
                   threads: int | None = None) -> nn.Module:
-    """Make a loaded featx encoder run on ``backend`` ("torch", "onnx" or "openvino") in ``dtype``
-    ("float32"; "int8" for onnx; "bfloat16" for openvino). The model must be in float32."""
+    """Make a loaded featx encoder run on ``backend`` ("torch", "onnx", "openvino" or "inductor") in
+    ``dtype`` ("float32"; "int8" for onnx; "bfloat16" for openvino). The model must be in float32,
+    except for inductor, which compiles the module in the dtype it has."""
     if backend == "torch":
         model.featx_backend = "torch"
         return model
+    if backend == "inductor":
+        from .inductor import compile_inductor
+
+        return compile_inductor(model, dtype)
     from .onnx import OnnxRunner, attach_runner
     from .openvino import OpenVinoRunner
 

@@ -6,17 +6,21 @@ so is the time axis of raw waveforms (their length varies between batches). The 
 under the per-user cache folder, keyed by the weights' content, featx's and torch's versions, the
 input signature and the precision, and written atomically (a crash mid-export leaves no file
 that a later run would trust). ``int8`` is onnxruntime's dynamic quantization of the float32
-graph's MatMuls (weights int8, activations quantized per batch).
+graph's MatMuls (weights int8, activations quantized per batch), or, where ``featx quantize``
+calibrated this model for these input shapes, its static graph (`featx.backends.quantize`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
+import logging
 import os
 import tempfile
 import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +31,11 @@ from torch import nn
 from ..errors import ConfigError, DependencyError, install_hint, require
 from ..cache import user_cache_root
 
-__all__ = ["OnnxRunner", "attach_runner", "weights_digest", "onnx_cache_dir", "PRECISIONS"]
+__all__ = ["OnnxRunner", "attach_runner", "weights_digest", "onnx_cache_dir", "atomic_write",
+           "quiet_quantization_tools", "PRECISIONS", "STATIC_SUFFIX"]
 
 PRECISIONS = ("float32", "int8")
+STATIC_SUFFIX = ".int8-static.onnx"  # calibrated graphs (`featx.backends.quantize`)
 _OUTPUTS = ("last_hidden_state", "pooler_output", "attention_mask", "image_embeds")
 
 
@@ -101,7 +107,8 @@ def _example(inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return example
 
 
-def _atomic_write(path: Path, write: Any) -> None:
+def atomic_write(path: Path, write: Any) -> None:
+    """Write ``path`` by calling ``write(tmp)`` on a temporary file beside it, then renaming it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -126,7 +133,7 @@ def _export(model: nn.Module, inputs: Mapping[str, torch.Tensor], outputs: tuple
             torch.onnx.export(wrapper, args, tmp, input_names=list(names), output_names=[_graph_name(n) for n in outputs],
                               dynamic_axes=_dynamic_axes(inputs, outputs), opset_version=17, dynamo=False)
 
-    _atomic_write(path, write)
+    atomic_write(path, write)
 
 
 def _quantize(src: Path, dst: Path) -> None:
@@ -134,7 +141,23 @@ def _quantize(src: Path, dst: Path) -> None:
         from onnxruntime.quantization import QuantType, quantize_dynamic
     except ImportError as exc:
         raise DependencyError(f"int8 needs onnxruntime's quantization tools: {install_hint('onnx')}") from exc
-    _atomic_write(dst, lambda tmp: quantize_dynamic(str(src), tmp, weight_type=QuantType.QInt8))
+    with quiet_quantization_tools():
+        atomic_write(dst, lambda tmp: quantize_dynamic(str(src), tmp, weight_type=QuantType.QInt8))
+
+
+@contextlib.contextmanager
+def quiet_quantization_tools() -> Iterator[None]:
+    """onnxruntime's quantization tools log advice on the root logger ("consider pre-processing")
+    and print progress; neither is the user's concern."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.ERROR))
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        root.setLevel(level)
 
 
 class OnnxRunner:
@@ -168,6 +191,9 @@ class OnnxRunner:
         # Fixed axes are part of the key (an image size change needs a new graph); dynamic ones not.
         return tuple((k, str(v.dtype), tuple(v.shape[2:]) if v.ndim > 2 else ()) for k, v in inputs.items())
 
+    def _model_type(self) -> str:
+        return str(getattr(self.model, "config", {}).get("model_type", "model"))
+
     def graph_path(self, inputs: Mapping[str, torch.Tensor]) -> Path:
         """The cached graph file for these inputs (it may not exist yet)."""
         from .. import __version__
@@ -176,23 +202,69 @@ class OnnxRunner:
         stored = "int8" if self.precision == "int8" else "float32"
         key = hashlib.sha256(repr((self.digest, __version__, torch.__version__, self._signature(inputs),
                                    stored)).encode()).hexdigest()[:24]
-        return self.cache_dir / f"{getattr(self.model, 'config', {}).get('model_type', 'model')}-{key}.onnx"
+        return self.cache_dir / f"{self._model_type()}-{key}.onnx"
+
+    def float_graph_path(self, inputs: Mapping[str, torch.Tensor]) -> Path:
+        """The float32 graph that this runner's graph is made from (the graph itself in float32)."""
+        path = self.graph_path(inputs)
+        return path if self.precision != "int8" else path.with_name(path.stem + ".fp32.onnx")
+
+    def _model_key(self) -> str:
+        from .. import __version__
+
+        return hashlib.sha256(repr((self.digest, __version__, torch.__version__)).encode()).hexdigest()[:16]
+
+    def calibrated_graph_path(self, inputs: Mapping[str, torch.Tensor]) -> Path:
+        """Where `featx.backends.quantize` keeps the calibrated (static) int8 graph for these inputs.
+
+        Named by the model's key and then the signature's, so that `calibrated_graphs` can tell
+        before any batch is seen whether this model has been calibrated."""
+        sig = hashlib.sha256(repr(self._signature(inputs)).encode()).hexdigest()[:12]
+        return self.cache_dir / f"{self._model_type()}-{self._model_key()}-{sig}{STATIC_SUFFIX}"
+
+    def calibrated_graphs(self) -> list[Path]:
+        """The calibrated int8 graphs cached for this model (any input signature)."""
+        if not self.cache_dir.is_dir():
+            return []
+        return sorted(self.cache_dir.glob(f"{self._model_type()}-{self._model_key()}-*{STATIC_SUFFIX}"))
+
+    def output_names(self, inputs: Mapping[str, torch.Tensor]) -> tuple[str, ...]:
+        """The outputs the graph returns (those the torch module gives for these inputs), in order."""
+        with torch.inference_mode():
+            probe = self.model.featx_torch_forward(**{k: v[:1] for k, v in inputs.items()})
+        return tuple(n for n in _OUTPUTS if getattr(probe, n, None) is not None)
+
+    def ensure_graph(self, inputs: Mapping[str, torch.Tensor], *,
+                     calibrated: bool = True) -> tuple[Path, tuple[str, ...]]:
+        """The graph file to run these inputs with (exported, or quantized, on first use) and its
+        outputs' names. For int8, a calibrated graph (``featx quantize``) is preferred to the
+        dynamic one unless ``calibrated=False``."""
+        outputs = self.output_names(inputs)
+        if self.precision == "int8" and calibrated:
+            calibrated = self.calibrated_graph_path(inputs)
+            if calibrated.exists():
+                self.model.featx_backend = f"{self.name}:int8-static"
+                return calibrated, outputs
+            if self.calibrated_graphs():
+                shapes = ", ".join(f"{k} {list(v.shape[1:])}" for k, v in inputs.items())
+                warnings.warn(f"the calibrated int8 graph of this model was made for other input shapes than "
+                              f"{shapes}; using dynamic int8 for them")
+            self.model.featx_backend = f"{self.name}:int8"
+        path = self.graph_path(inputs)
+        if not path.exists():
+            fp32 = self.float_graph_path(inputs)
+            if not fp32.exists():
+                _export(self.model, _example(inputs), outputs, fp32)
+            if self.precision == "int8":
+                _quantize(fp32, path)
+        return path, outputs
 
     def _session(self, inputs: Mapping[str, torch.Tensor]) -> tuple[Any, tuple[str, ...]]:
         sig = self._signature(inputs)
         with self._lock:
             if sig in self._sessions:
                 return self._sessions[sig]
-            with torch.inference_mode():
-                probe = self.model.featx_torch_forward(**{k: v[:1] for k, v in inputs.items()})
-            outputs = tuple(n for n in _OUTPUTS if getattr(probe, n, None) is not None)
-            path = self.graph_path(inputs)
-            if not path.exists():
-                fp32 = path if self.precision != "int8" else path.with_name(path.stem + ".fp32.onnx")
-                if not fp32.exists():
-                    _export(self.model, _example(inputs), outputs, fp32)
-                if self.precision == "int8":
-                    _quantize(fp32, path)
+            path, outputs = self.ensure_graph(inputs)
             session = self._open(path)
             self._sessions[sig] = (session, outputs)
             return self._sessions[sig]
@@ -235,5 +307,6 @@ def attach_runner(model: nn.Module, runner_class: type[OnnxRunner], *, precision
     runner = runner_class(model, precision=precision, cache_dir=cache_dir, threads=threads)
     model.featx_torch_forward = model.forward
     model.forward = runner
-    model.featx_backend = f"{runner_class.name}:{precision}"
+    calibrated = precision == "int8" and runner.calibrated_graphs()
+    model.featx_backend = f"{runner_class.name}:{precision}{'-static' if calibrated else ''}"
     return model

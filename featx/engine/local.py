@@ -15,7 +15,7 @@ from typing import TextIO
 
 from ..errors import InputError
 from .bookkeeping import finish, open_output, record, shard_writer
-from .budget import DEFAULT_PIXELS_IN_FLIGHT, PixelBudget
+from .budget import PixelBudget, available_memory, pixels_for_memory, read_ahead
 from .inputs import count_inputs, describe_specs, iter_inputs
 from .interrupts import StopSignals
 from .jobs import Job
@@ -43,8 +43,10 @@ class RunOptions:
     extensions: frozenset[str] | None = None
     progress: str = "auto"
     progress_interval: float = 10.0
-    ahead: int | None = None
-    max_pixels_in_flight: int | None = DEFAULT_PIXELS_IN_FLIGHT  # decoded pixels held by all workers at once
+    ahead: int | None = None  # prepared inputs waiting for the model (None: by batch, workers and memory)
+    # decoded pixels held by all workers at once ("auto": by the memory available, see
+    # featx.engine.budget.pixels_for_memory; None: no cap)
+    max_pixels_in_flight: int | str | None = "auto"
 
 
 def _count_in_background(specs: Sequence[str], opts: RunOptions, progress: Progress) -> None:
@@ -88,11 +90,16 @@ def _run_locked(job: Job, specs: Sequence[str], out: str, opts: RunOptions, *, s
     _count_in_background(specs, opts, progress)
     stats = FeedStats()
     summary = Summary()
-    ahead = opts.ahead or max(2 * opts.batch_size, 4 * opts.workers)
-    budget = PixelBudget(opts.max_pixels_in_flight) if opts.max_pixels_in_flight else None
+    available = available_memory()
+    ahead = opts.ahead or read_ahead(opts.batch_size, opts.workers)
+    # without a fixed read-ahead, the queue shrinks once prepared inputs turn out big (long audio)
+    ahead_for = None if opts.ahead else (lambda b: read_ahead(opts.batch_size, opts.workers, b, available))
+    pixels = pixels_for_memory(available) if opts.max_pixels_in_flight == "auto" else opts.max_pixels_in_flight
+    budget = PixelBudget(int(pixels)) if pixels else None
     pool = make_pool(opts.worker_kind, job.preparer, opts.workers, budget)  # shut down below, not joined
     items = prefetch(iter_inputs(specs, column=opts.column, extensions=opts.extensions), job.preparer,
-                     done=done, failed=failed_before, ahead=ahead, limit=opts.limit, stats=stats, pool=pool)
+                     done=done, failed=failed_before, ahead=ahead, limit=opts.limit, stats=stats, pool=pool,
+                     ahead_for=ahead_for)
     signals = StopSignals()  # a stop signal never lands halfway through writing rows
     failed = True
     try:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,13 +91,16 @@ def prefetch(
     stats: FeedStats | None = None,
     pool: WorkerPool | None = None,
     budget: PixelBudget | None = None,
+    ahead_for: Callable[[int], int] | None = None,
 ) -> Iterator[Prepared]:
     """Yield `Prepared` items in input order, preparing up to ``ahead`` of them in advance.
 
     ``done`` holds keys to skip (already written), ``failed`` those of them written as errors
     (counted in ``stats.skipped_failed``). ``pool``: the caller's `featx.engine.pools` pool (it
     shuts it down); without one, a pool of ``workers`` of ``kind`` sharing ``budget`` is made here
-    and shut down at the end. Closing the generator (or an exception in the consumer) stops the
+    and shut down at the end. ``ahead_for``: the read-ahead for prepared inputs of the largest
+    size seen so far in bytes (`featx.engine.budget.read_ahead`), capped at ``ahead``: fewer inputs
+    wait when they turn out big. Closing the generator (or an exception in the consumer) stops the
     feeder and cancels pending work without waiting for work in progress.
     """
     stats = stats if stats is not None else FeedStats()
@@ -105,9 +108,15 @@ def prefetch(
     runner: WorkerPool = pool if pool is not None else make_pool(kind, preparer, workers, budget)
     futures: queue.Queue[Any] = queue.Queue(maxsize=max(1, ahead))
     stop = threading.Event()
+    waiting = [max(1, ahead)]  # lowered by the consumer (ahead_for) once it sees the inputs' size
+    biggest = 0
 
     def put(item: Any) -> bool:
         while not stop.is_set():
+            # lowered below the queue's own bound: wait here (a full queue blocks in put instead)
+            if item is not _END and waiting[0] < ahead and futures.qsize() >= waiting[0]:
+                stop.wait(0.01)
+                continue
             try:
                 futures.put(item, timeout=0.1)
                 return True
@@ -144,6 +153,11 @@ def prefetch(
             except Exception as exc:  # noqa: BLE001 - any failure of one input becomes its error row
                 yield Prepared(item, error=exc)
                 continue
+            if ahead_for is not None:
+                size = _nbytes(arrays)
+                if size > biggest:
+                    biggest = size
+                    waiting[0] = max(1, min(ahead, int(ahead_for(size))))
             yield Prepared(item, arrays=arrays)
         if stats.error is not None:
             raise stats.error
@@ -159,6 +173,12 @@ def prefetch(
         feeder.join(timeout=1)  # a daemon thread: one stuck reading its inputs is left behind
         if own_pool:
             runner.shutdown()
+
+
+def _nbytes(arrays: Any) -> int:
+    """Bytes of one input's prepared arrays (a dict of arrays, or one array)."""
+    values = arrays.values() if isinstance(arrays, dict) else [arrays]
+    return sum(int(getattr(v, "nbytes", 0)) for v in values)
 
 
 def batched(items: Iterator[Prepared], size: int) -> Iterator[list[Prepared]]:

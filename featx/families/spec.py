@@ -144,12 +144,15 @@ class ImageFamily(FamilySpec):
 
     def prepare(self, processor: Any, src: Any, *, budget: Any = None,
                 allow_private_urls: bool = True) -> dict[str, np.ndarray]:
+        from ..image.draft import draft_request
         from ..image.io import load_image
 
         image = src
         with budget.hold() if budget is not None else contextlib.nullcontext() as hold:
             if isinstance(src, (str, os.PathLike, bytes, bytearray, memoryview)) or hasattr(src, "read"):
-                image = load_image(src, allow_private_urls=allow_private_urls, pixel_budget=hold)
+                # reduced-size JPEG decode only where the processor opts in (featx.image.draft)
+                image = load_image(src, allow_private_urls=allow_private_urls, pixel_budget=hold,
+                                   draft=draft_request(processor))
             out = self.process(processor, image, src)
             del image  # the decoded pixels go before the hold gives them back
         return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import warnings
+from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any, Union
 
 from ..errors import InputError
@@ -43,7 +44,7 @@ def load_image(
     timeout: float | None = 10.0,
     max_bytes: int | None = DEFAULT_MAX_BYTES,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
-    draft: tuple[int, int] | None = None,
+    draft: tuple[int, int] | Callable[[int, int], tuple[int, int] | None] | None = None,
     allow_private_urls: bool = True,
     pixel_budget: PixelHold | None = None,
 ) -> PILImage.Image:
@@ -64,7 +65,9 @@ def load_image(
     (``None`` disables the cap; PIL's own limit ``PIL.Image.MAX_IMAGE_PIXELS`` * 2 still applies).
     ``draft``: opt-in reduced-size JPEG decode (files, bytes and URLs; not PIL inputs) to at
     least ``(height, width)`` of the upright image, by a power-of-two scale; faster for big photos
-    but no longer pixel-identical to the reference.
+    but no longer pixel-identical to the reference. A function of the upright ``(width, height)``
+    (read from the header) returning ``(height, width)`` or None may be given instead (see
+    `featx.image.draft`, which the embed path uses when a processor opts in).
     ``allow_private_urls=False`` refuses URLs (and redirects) to loopback, private, link-local,
     multicast and reserved addresses (see `featx.streams`); by default any URL is fetched.
     ``pixel_budget``: a hold from a shared `featx.engine.budget.PixelBudget` (``with
@@ -130,7 +133,7 @@ def _finish(
     mode: str | None,
     background: Any,
     max_pixels: int | None,
-    draft: tuple[int, int] | None,
+    draft: tuple[int, int] | Callable[[int, int], tuple[int, int] | None] | None,
     owned: bool,
     pixel_budget: PixelHold | None = None,
 ) -> PILImage.Image:
@@ -169,9 +172,18 @@ def _finish(
         raise InputError(f"cannot convert mode {upright.mode} to {mode}: {exc}", source=label) from exc
 
 
-def _apply_draft(image: PILImage.Image, draft: tuple[int, int]) -> None:
+def _apply_draft(
+    image: PILImage.Image, draft: tuple[int, int] | Callable[[int, int], tuple[int, int] | None]
+) -> None:
+    transposed = image.getexif().get(0x0112, 1) in (5, 6, 7, 8)  # stored transposed: swap sizes
+    if callable(draft):
+        width, height = image.size
+        wanted = draft(height, width) if transposed else draft(width, height)
+        if wanted is None:
+            return
+        draft = wanted
     height, width = int(draft[0]), int(draft[1])
-    if image.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # stored transposed: swap the request
+    if transposed:
         height, width = width, height
     image.draft(None, (width, height))
 

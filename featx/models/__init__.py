@@ -67,7 +67,7 @@ def load_model(
     returns the architecture on the meta device (for describing a job without loading it).
     ``text=True`` loads the checkpoint's text tower (CLIP/SigLIP; `ConfigError` "... has no text
     tower" for other checkpoints) instead of its main encoder.
-    ``backend``: "torch", "onnx", "openvino" or "auto" (see `featx.backends`); ``dtype="int8"``
+    ``backend``: "torch", "onnx", "openvino", "inductor" or "auto" (see `featx.backends`); ``dtype="int8"``
     runs on the onnx backend. The model says what runs it in ``featx_backend``.
     """
     options = HubOptions.pop_from(hub_options)
@@ -82,7 +82,8 @@ def load_model(
         raise ConfigError(f"the config.json of {source} has no model_type")
     torch_device = resolve_device(device)
     runtime = _runtime(backend, dtype, torch_device)
-    torch_dtype, reason = resolve_dtype("float32" if runtime[0] != "torch" else runtime[1], torch_device)
+    # The exported-graph runtimes take a float32 module (they run their own precisions).
+    torch_dtype, reason = resolve_dtype(runtime[1] if runtime[0] in ("torch", "inductor") else "float32", torch_device)
 
     spec = None
     try:
@@ -120,7 +121,7 @@ def load_model(
         from ..backends import apply_backend
 
         apply_backend(model, runtime[0], runtime[1])
-        model.featx_dtype_reason = runtime[2]
+        model.featx_dtype_reason = runtime[2] if runtime[0] != "inductor" else f"{reason}; {runtime[2]}"
     return model
 
 

@@ -162,6 +162,25 @@ def test_rgb_pil_image_is_read_without_a_copy() -> None:
         assert not arr.flags.writeable
 
 
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_large_pil_images_pillow_cannot_lend_take_the_cheaper_route(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above 8 MP an image Pillow cannot export goes to Pillow's resize (cheaper than copying it
+    out); below, the copy and the kernel. Same numbers either way."""
+    rng = np.random.default_rng(7)
+    small = Image.fromarray(random_image(rng, 31, 47, len(mode)))
+    large = small.resize((3500, 2400), 2)  # 8.4 MP
+    calls: list[tuple[int, ...]] = []
+    kernel = RS.resize_uint8
+    monkeypatch.setattr(RS, "resize_uint8", lambda arr, *a, **k: calls.append(arr.shape) or kernel(arr, *a, **k))
+    monkeypatch.setattr(RS, "_pillow_memory", lambda image: None)  # as for a multi-block image
+    for image, routed in ((large, False), (small, True)):
+        calls.clear()
+        for size, resample in (((224, 224), 2), ((200, 300), 3)):
+            want = np.asarray(image.resize((size[1], size[0]), resample, reducing_gap=None))
+            assert np.array_equal(RS.resize_pil_image(image, size, resample), want), (image.size, size)
+        assert bool(calls) == routed
+
+
 def test_without_numba_pillow_gives_the_same_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(RS, "_kernels", lambda: None)
     assert not RS.have_kernel()

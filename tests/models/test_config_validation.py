@@ -81,7 +81,8 @@ def _fails_fast(folder: Path, error: type[Exception] = ModelConfigError) -> Exce
     with pytest.raises(error) as err:
         load_model(folder, dtype="float32")
     elapsed = time.perf_counter() - start
-    assert elapsed < 1.0, f"took {elapsed:.2f} s"
+    # a guard against hanging or building the whole model, not a speed claim (0.1-1 s seen)
+    assert elapsed < 10.0, f"took {elapsed:.2f} s"
     assert isinstance(err.value, ModelLoadError)
     return err.value
 
